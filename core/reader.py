@@ -1,0 +1,161 @@
+"""Read log files, folders and stdin into events; the format is sniffed per file, gzip by its magic bytes.
+
+Every line or record comes out as an :class:`Event`, a :class:`Malformed` (with file and line), or a
+:class:`Skipped` (a CloudTrail record of another service). Nothing vanishes.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import zlib
+from typing import BinaryIO, Iterable, Iterator, Union
+
+from . import access_log, cloudtrail
+from .event import Event, Malformed, MalformedError, Skipped
+
+Item = Union[Event, Malformed, Skipped]
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+
+
+class SourceError(Exception):
+    """A source that cannot be read at all (missing path, permission denied): a usage/IO error."""
+
+
+def sniff_format(head: bytes) -> str:
+    """``cloudtrail`` when the data starts with a JSON object or list, else ``s3access``."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "cloudtrail" if text[:1] in (b"{", b"[") else "s3access"
+
+
+def decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def iter_access_lines(lines: Iterable[bytes], log_object: str, *, redact: bool = True,
+                      first_line: int = 1, first_offset: int = 0) -> Iterator[Item]:
+    """Parse access-log lines (bytes, each with its newline or not)."""
+    parse = access_log.parse_line
+    offset = first_offset
+    lineno = first_line - 1
+    for raw in lines:
+        lineno += 1
+        text = raw.decode("utf-8", "backslashreplace")
+        try:
+            yield parse(text, log_object, lineno, offset, redact)
+        except MalformedError as exc:
+            yield Malformed(log_object, lineno, str(exc) if text.strip() else "empty line", text.rstrip("\r\n"))
+        except Exception as exc:  # never crash on input: report it with its origin
+            yield Malformed(log_object, lineno, f"parser error: {type(exc).__name__}: {exc}", text.rstrip("\r\n"))
+        offset += len(raw)
+
+
+def iter_cloudtrail_text(text: str, log_object: str) -> Iterator[Item]:
+    for index, rec in cloudtrail.iter_json_records(text):
+        if isinstance(rec, MalformedError):
+            yield Malformed(log_object, index, str(rec), "")
+            continue
+        try:
+            event = cloudtrail.parse_record(rec, log_object, index)
+        except MalformedError as exc:
+            yield Malformed(log_object, index, str(exc), _short_json(rec))
+            continue
+        except Exception as exc:  # never crash on input
+            yield Malformed(log_object, index, f"parser error: {type(exc).__name__}: {exc}", _short_json(rec))
+            continue
+        if event is None:
+            source = rec.get("eventSource") if isinstance(rec, dict) else None
+            yield Skipped(log_object, index, f"not an S3 event ({source})")
+        else:
+            yield event
+
+
+def _short_json(rec: object) -> str:
+    import json
+
+    try:
+        text = json.dumps(rec, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(rec)
+    return text[:2000]
+
+
+def iter_stream(stream: BinaryIO, log_object: str, *, redact: bool = True) -> Iterator[Item]:
+    """Read one whole log object (plain or gzip, either format) from a binary stream."""
+    head = _peek(stream, 2)
+    if head[:2] == GZIP_MAGIC:
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    yield from _iter_plain(stream, log_object, redact)
+
+
+def _iter_plain(stream: BinaryIO, log_object: str, redact: bool) -> Iterator[Item]:
+    lineno = 0
+    try:
+        head = _peek(stream, 64)
+        if sniff_format(head) == "cloudtrail":
+            yield from iter_cloudtrail_text(decode(stream.read()), log_object)
+            return
+        # Access logs: stream line by line, counting so a corrupt tail can say where it broke.
+        for item in iter_access_lines(stream, log_object, redact=redact):
+            lineno = item.log_line
+            yield item
+    except _GZIP_ERRORS as exc:
+        yield Malformed(log_object, lineno + 1, f"corrupt or truncated gzip data: {exc}", "")
+
+
+def _peek(stream: BinaryIO, n: int) -> bytes:
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        try:
+            return peek(n)[:n]
+        except (OSError, ValueError):
+            pass
+    if stream.seekable():
+        pos = stream.tell()
+        data = stream.read(n)
+        stream.seek(pos)
+        return data
+    raise SourceError("cannot sniff a non-seekable stream")
+
+
+def expand_sources(sources: Iterable[str]) -> list[str]:
+    """Files named, folders expanded recursively in name order, ``-`` kept; missing paths raise."""
+    out: list[str] = []
+    for src in sources:
+        if src == "-":
+            out.append(src)
+        elif os.path.isdir(src):
+            found = []
+            for root, dirs, files in os.walk(src):
+                dirs.sort()
+                found.extend(os.path.join(root, f) for f in files if not f.startswith("."))
+            out.extend(sorted(found))
+        elif os.path.exists(src):
+            out.append(src)
+        else:
+            raise SourceError(f"{src}: no such file or directory")
+    return out
+
+
+def iter_path(path: str, *, redact: bool = True) -> Iterator[Item]:
+    """One file (``-`` is stdin)."""
+    if path == "-":
+        stdin = sys.stdin.buffer
+        if not hasattr(stdin, "peek"):
+            stdin = io.BufferedReader(stdin)  # type: ignore[arg-type]
+        yield from iter_stream(stdin, "-", redact=redact)
+        return
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"{path}: {exc.strerror or exc}") from None
+    with fh:
+        yield from iter_stream(fh, path, redact=redact)
+
+
+def iter_sources(sources: Iterable[str], *, redact: bool = True) -> Iterator[Item]:
+    """Every item of every source, files in the order :func:`expand_sources` gives."""
+    for path in expand_sources(sources):
+        yield from iter_path(path, redact=redact)
