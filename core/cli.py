@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from .reader import SourceError
+
 SUBCOMMANDS = {
     # name: (module, help)
     "parse": ("s3tail.core.parsecmd", "parse logs into normalized events (JSON lines or text)"),
@@ -72,6 +74,9 @@ def _guard(fn) -> int:
     except UsageError as exc:
         print(f"s3tail: {exc}", file=sys.stderr)
         return 2
+    except SourceError as exc:
+        print(f"s3tail: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -88,5 +93,7 @@ def entry() -> None:  # pragma: no cover - console script shim
     raise SystemExit(main())
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m s3tail.core.cli`: use the one imported module
+    from s3tail.core.cli import main as _main
+
+    raise SystemExit(_main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 _HEX64 = re.compile(r"^[0-9a-f]{60,64}$")
-_ARN = re.compile(r"^arn:(aws[a-z-]*):(iam|sts)::(\d{12}):(.+)$")
+_ARN = re.compile(r"^arn:(aws[a-z-]*):(iam|sts)::(\d*):(.+)$")
 
 # (account_id, principal_type, principal_name, session_name)
 Identity = tuple
@@ -15,7 +15,7 @@ def _decode(requester: str | None) -> Identity:
         return (None, "anonymous", None, None)
     m = _ARN.match(requester)
     if m:
-        account, resource = m.group(3), m.group(4)
+        account, resource = m.group(3) or None, m.group(4)
         kind, _, rest = resource.partition("/")
         if kind == "root" or resource == "root":
             return (account, "root", "root", None)

@@ -83,25 +83,27 @@ def _short_json(rec: object) -> str:
 
 
 def iter_stream(stream: BinaryIO, log_object: str, *, redact: bool = True) -> Iterator[Item]:
-    """Read one whole log object (plain or gzip, either format) from a binary stream."""
-    head = _peek(stream, 2)
-    if head[:2] == GZIP_MAGIC:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-    yield from _iter_plain(stream, log_object, redact)
+    """Read one whole log object (plain or gzip, either format) from a binary stream.
 
-
-def _iter_plain(stream: BinaryIO, log_object: str, redact: bool) -> Iterator[Item]:
+    A corrupt or truncated gzip member is reported as malformed at the line where it broke, keeping
+    what was readable; any other read error is a :class:`SourceError`.
+    """
     lineno = 0
+    gz = False
     try:
-        head = _peek(stream, 64)
-        if sniff_format(head) == "cloudtrail":
+        if _peek(stream, 2) == GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+            gz = True
+        if sniff_format(_peek(stream, 64)) == "cloudtrail":
             yield from iter_cloudtrail_text(decode(stream.read()), log_object)
             return
-        # Access logs: stream line by line, counting so a corrupt tail can say where it broke.
         for item in iter_access_lines(stream, log_object, redact=redact):
             lineno = item.log_line
             yield item
     except _GZIP_ERRORS as exc:
+        if not gz or (isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile)
+                      and exc.errno is not None):
+            raise SourceError(f"{log_object}: read error: {exc}") from None
         yield Malformed(log_object, lineno + 1, f"corrupt or truncated gzip data: {exc}", "")
 
 
