@@ -109,7 +109,8 @@ MISCONFIGURATIONS = [
     ("bucket.kms_encryption", {"EncryptionRules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}, "AES256"),
     ("bucket.versioning", {"Versioning": "Suspended"}, "Suspended"),
-    ("bucket.mfa_delete", {"MFADelete": "Disabled"}, "Disabled"),
+    ("bucket.mfa_delete", {"MFADelete": "Disabled", "LifecycleRules": None, "ObjectLockConfiguration": None},
+     "Disabled"),
     ("bucket.access_logging", {"LoggingPolicy": None}, "off"),
     ("bucket.lifecycle", {"LifecycleRules": [{"ID": "off", "Status": "Disabled",
                                               "Expiration": {"Days": 365}}]}, "no Enabled rule"),
@@ -118,7 +119,9 @@ MISCONFIGURATIONS = [
 ]
 
 
-IMPLIED = {"bucket.default_encryption": {"bucket.kms_encryption"}}
+IMPLIED = {"bucket.default_encryption": {"bucket.kms_encryption"},
+           # MFA delete is only demanded where no lifecycle rule forbids it and no Object Lock replaces it.
+           "bucket.mfa_delete": {"bucket.lifecycle", "bucket.object_lock"}}
 
 
 @pytest.mark.parametrize("check_id, changes, seen", MISCONFIGURATIONS, ids=[m[0] for m in MISCONFIGURATIONS])
@@ -132,6 +135,19 @@ def test_each_misconfiguration_fails_its_check_only(check_id, changes, seen):
     # Turning off the block is part of the public cases; no encryption is not KMS either.
     implied = ({"bucket.block_public_access"} | IMPLIED.get(check_id, set())) - {check_id}
     assert others - implied == {check_id}
+
+
+@pytest.mark.parametrize("changes, seen", [
+    ({"ObjectLockConfiguration": None}, "lifecycle rules"),
+    ({"LifecycleRules": None}, "Object Lock protects"),
+])
+def test_mfa_delete_is_excused_by_lifecycle_rules_or_object_lock(changes, seen):
+    result = one(results_for(good_bucket(MFADelete=None, **changes), account_record=account()), "bucket.mfa_delete")
+    assert result.status == "pass"
+    assert seen in result.detail
+    disabled_rule = [{"ID": "off", "Status": "Disabled", "Expiration": {"Days": 365}}]
+    bare = good_bucket(MFADelete=None, LifecycleRules=disabled_rule, ObjectLockConfiguration=None)
+    assert one(results_for(bare, account_record=account()), "bucket.mfa_delete").status == "fail"
 
 
 def test_full_control_to_everyone_is_both_public_read_and_write():

@@ -4,8 +4,8 @@ each way, then every misconfiguration must give its check id with status fail on
 Moto 5.2 limits, checked by tests here: it does not store MFA delete (``GetBucketVersioning``
 never returns ``MFADelete``), it does not enforce bucket policies (so an AccessDenied test uses
 moto's IAM enforcement, at the end of this file), and boto3 sends S3 Control requests to
-``<account>.127.0.0.1`` which does not resolve: the API tests strip that label with an event
-handler on their own session; the CLI keeps the real behaviour, so its account record is unknown.
+``<account>.127.0.0.1`` which does not resolve: collection with an endpoint URL strips that label
+(``bare_endpoint_host``), and the world setup below uses the same handler.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from s3tail.core.cli import main
+from s3tail.core.posture.collect import bare_endpoint_host
 from s3tail.core.posture import (
     CHECKS,
     PostureConfig,
@@ -78,14 +79,8 @@ def moto_url(aws_env):
 
 
 def moto_session(**credentials: str) -> boto3.Session:
-    """A session whose S3 Control requests go to the bare endpoint (the testing-notes fix)."""
-    session = boto3.Session(region_name="us-east-1", **credentials)
-
-    def strip_account_label(request, **_):
-        request.url = request.url.replace(f"//{ACCOUNT}.", "//", 1)
-
-    session.events.register("request-created.s3-control", strip_account_label)
-    return session
+    """A plain session: with an endpoint URL, collection sends S3 Control to that host as given."""
+    return boto3.Session(region_name="us-east-1", **credentials)
 
 
 def statement(effect, principal, action, resource, condition=None, sid=None):
@@ -109,7 +104,7 @@ def put_policy(s3, bucket: str, *statements: dict) -> None:
 
 
 def harden(s3, bucket: str, *extra_statements: dict, log_to: str | None = "log-bucket") -> None:
-    """Everything a well-configured bucket has (moto cannot store MFA delete)."""
+    """Everything a well-configured bucket has (moto cannot store MFA delete; lifecycle rules excuse it)."""
     put_policy(s3, bucket, deny_http(bucket), *extra_statements)
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/s3"}}]})
@@ -177,7 +172,9 @@ def build_world(session: boto3.Session, url: str) -> None:
     put_policy(eu, "eu-public", statement("Allow", {"AWS": "*"}, "s3:ListBucket", "arn:aws:s3:::eu-public"))
 
     # Account level: BlockPublicAcls and BlockPublicPolicy only (neither hides existing grants).
-    session.client("s3control", endpoint_url=url).put_public_access_block(
+    control = session.client("s3control", endpoint_url=url)
+    control.meta.events.register("before-sign.s3-control", bare_endpoint_host)  # as collection does
+    control.put_public_access_block(
         AccountId=ACCOUNT, PublicAccessBlockConfiguration={"BlockPublicAcls": True, "BlockPublicPolicy": True})
 
 
@@ -240,9 +237,11 @@ def test_account_block_is_read_through_s3control(results, snapshot):
     assert "IgnorePublicAcls, RestrictPublicBuckets off" in result.detail
 
 
-def test_well_configured_bucket_gives_no_failure_but_mfa_delete(results):
+def test_well_configured_bucket_gives_no_failure(results):
     bad = {r.check_id: r.detail for r in results if r.bucket == "good-bucket" and r.status != "pass"}
-    assert bad == {"bucket.mfa_delete": "MFA delete never enabled"}  # moto cannot store it
+    assert bad == {}
+    # moto cannot store MFA delete; the bucket's lifecycle rules make it not applicable, as on AWS.
+    assert "lifecycle" in status(results, "good-bucket", "bucket.mfa_delete").detail
 
 
 def test_protected_log_bucket_passes(results):
@@ -315,14 +314,13 @@ def test_cli_save_round_trip(moto_url, tmp_path, capsys, monkeypatch):
     assert code == 0 and offline_out == live_out
     rows = [json.loads(line) for line in live_out.splitlines()]
     account = [r for r in rows if r["bucket"] is None]
-    # The CLI keeps boto3's real S3 Control host (<account>.127.0.0.1): unreachable, so unknown.
-    assert account[0]["status"] == "unknown"
-    assert "account-level PublicAccessBlockConfiguration could not be read" in account[0]["detail"]
-    # ... and a public grant the account block might ignore is unknown too, saying both.
+    # With an endpoint URL the CLI sends S3 Control to that host too, so the account block is read.
+    assert account[0]["status"] == "fail"
+    assert "block has IgnorePublicAcls, RestrictPublicBuckets off" in account[0]["detail"]
     acl = next(r for r in rows if (r["bucket"], r["check_id"]) == ("public-read-acl", "bucket.public_acl_read"))
-    assert acl["status"] == "unknown"
-    assert acl["detail"].startswith("ACL grants AllUsers:READ; whether IgnorePublicAcls applies is unknown")
-    assert acl["remediation"] == "allow s3:GetAccountPublicAccessBlock for the scanning principal, then run again"
+    assert acl["status"] == "fail"
+    assert acl["detail"].startswith("ACL grants AllUsers:READ")
+    assert "public-read-acl" in acl["remediation"]
     versioning = next(r for r in rows if (r["bucket"], r["check_id"]) == ("suspended", "bucket.versioning"))
     assert versioning["status"] == "fail"
 
@@ -334,12 +332,11 @@ def test_cli_live_bucket_filter_text(moto_url, tmp_path, capsys, monkeypatch):
     rows = [line.split() for line in out.splitlines() if line and not line.startswith(" ")]
     assert rows[0] == ["BUCKET", "SEVERITY", "STATUS", "CHECK"]
     assert {row[0] for row in rows[1:-1]} == {"(account)", "public-write-acl"}
-    assert ["public-write-acl", "critical", "unknown", "bucket.public_acl_write"] in rows
+    assert ["public-write-acl", "critical", "fail", "bucket.public_acl_write"] in rows
     assert ["public-write-acl", "medium", "fail", "bucket.secure_transport"] in rows
     assert "fix:  aws s3api put-bucket-policy --bucket public-write-acl" not in out  # no such fix
     assert "    fix:  add to the bucket policy" in out
-    assert rows[-1][1:] == ["result(s):", "8", "fail,", "3", "unknown", "(3", "passing", "hidden;",
-                            "--all", "shows", "them)"]
+    assert rows[-1][1:] == ["result(s):", "11", "fail", "(3", "passing", "hidden;", "--all", "shows", "them)"]
 
 
 def test_cli_without_credentials_exits_2(moto_url, capsys, monkeypatch):

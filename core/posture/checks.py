@@ -209,6 +209,14 @@ def kms_encryption(view: BucketView) -> Verdict:
 
 # --- data protection --------------------------------------------------------------------------
 
+def _known(view: BucketView, key: str) -> Any:
+    """The field, or None where it was not collected (for checks that only use it to excuse)."""
+    try:
+        return view.field(key)
+    except Unknown:
+        return None
+
+
 def _enabled(view: BucketView, key: str, label: str) -> Verdict:
     state = view.field(key)
     return ok(f"{label} Enabled") if state == "Enabled" else bad(f"{label} {state or 'never enabled'}")
@@ -224,6 +232,13 @@ def versioning(view: BucketView) -> Verdict:
        "with the root user's credentials: aws s3api put-bucket-versioning --bucket {bucket} "
        "--versioning-configuration Status=Enabled,MFADelete=Enabled --mfa 'MFA_DEVICE_ARN CODE'")
 def mfa_delete(view: BucketView) -> Verdict:
+    if view.field("MFADelete") != "Enabled":
+        # AWS refuses MFA delete on a bucket with a lifecycle configuration, and Object Lock already
+        # keeps versions from deletion: like Security Hub S3.20, such buckets are not failed.
+        if any(isinstance(r, dict) and r.get("Status") == "Enabled" for r in _known(view, "LifecycleRules") or []):
+            return ok("MFA delete cannot be combined with the bucket's lifecycle rules (not applicable)")
+        if (_known(view, "ObjectLockConfiguration") or {}).get("ObjectLockEnabled") == "Enabled":
+            return ok("Object Lock protects object versions (MFA delete not needed)")
     return _enabled(view, "MFADelete", "MFA delete")
 
 

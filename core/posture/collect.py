@@ -12,6 +12,8 @@ its own region (clients are made in the calling thread: boto3 sessions are not t
 """
 from __future__ import annotations
 
+import re
+
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -121,9 +123,21 @@ class _Clients:
     def get(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.home)
         if key not in self._cache:
-            self._cache[key] = self.session.client(
+            client = self.session.client(
                 service, region_name=key[1], endpoint_url=self.endpoint_url, config=self.config)
+            if service == "s3control" and self.endpoint_url:
+                # botocore puts "<account>." in front of the host; an endpoint given by URL (a local
+                # or S3-compatible server) serves S3 Control on the host it was given.
+                client.meta.events.register("before-sign.s3-control", bare_endpoint_host)
+            self._cache[key] = client
         return self._cache[key]
+
+
+_ACCOUNT_LABEL = re.compile(r"^(\w+://)\d{12}\.")
+
+
+def bare_endpoint_host(request: Any, **_: Any) -> None:
+    request.url = _ACCOUNT_LABEL.sub(r"\1", request.url, count=1)
 
 
 def _session(kwargs: dict[str, Any]) -> boto3.Session:
