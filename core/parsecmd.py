@@ -7,15 +7,18 @@ import sys
 from typing import IO, Iterable, Iterator
 
 from .event import Event, Malformed, Skipped
-from .reader import Item, SourceError, iter_sources
+from .reader import Item, SourceError
 from .safe import visible
 
 MAX_REPORTED = 20
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from .sources import add_arguments
+
     p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="a log file (.gz too), a folder (recursive, in name order), or - for stdin")
+                   help="a log file (.gz too), a folder (recursive, in name order), - for stdin, "
+                        "or s3://bucket[/prefix/] (access logs in either key layout, CloudTrail)")
     p.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="output format (default jsonl)")
     p.add_argument("--no-redact", action="store_true",
                    help="keep presigned signatures and session tokens in request_uri and referrer")
@@ -23,6 +26,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 when any line is malformed")
     p.add_argument("--filter", metavar="EXPR", default=None,
                    help="only events matching the filter expression (see README: filter language)")
+    add_arguments(p)
 
 
 class Tally:
@@ -66,6 +70,16 @@ def text_line(ev: Event) -> str:
     ))
 
 
+def live_items(args: argparse.Namespace, *, redact: bool = True, flush=None) -> Iterator[Item]:
+    """The items of ``args.sources`` for a headless command: source states on stderr, SIGTERM ends a
+    follow cleanly (the checkpoint is written)."""
+    from .sources import exit_on_sigterm, headless_on_state, iter_items
+
+    if getattr(args, "follow", False):
+        exit_on_sigterm()
+    return iter_items(args, redact=redact, on_state=headless_on_state(), flush=flush)
+
+
 def run(args: argparse.Namespace) -> int:
     from .cli import UsageError
 
@@ -74,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         from .filter import FilterError, compile_filter
 
         try:
-            matcher = compile_filter(args.filter).match_event
+            matcher = compile_filter(args.filter).matches
         except FilterError as exc:
             raise UsageError(f"bad --filter: {exc}") from None
     quarantine = None
@@ -86,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     tally = Tally(sys.stderr, quarantine)
     out = sys.stdout
     write = out.write
+    events = tally.events_only(live_items(args, redact=not args.no_redact, flush=out.flush))
     try:
-        events = tally.events_only(iter_sources(args.sources, redact=not args.no_redact))
         for ev in events:
             if matcher is not None and not matcher(ev):
                 continue
@@ -97,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:
+        events.close()  # ends the sources and writes the checkpoint (Ctrl-C, SIGTERM too)
         if quarantine is not None:
             quarantine.close()
     sys.stderr.write(tally.summary() + "\n")

@@ -91,3 +91,15 @@ def test_console_script_reads_stdin_and_exits_codes():
     unreadable = subprocess.run([sys.executable, "-m", "s3tail.core.cli", "parse", "/proc/self/mem"],
                                 capture_output=True, text=True, timeout=60)
     assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr
+
+
+def test_filter_keeps_matching_events_and_bad_filter_exits_2(tmp_path, capsys):
+    log = tmp_path / "mixed.log"
+    denied = good(2).replace('HTTP/1.1" 200 - 10', 'HTTP/1.1" 403 AccessDenied 10')
+    log.write_text("\n".join([good(1), denied, good(3)]) + "\n")
+    rc, out, err = run(capsys, "parse", "--filter", "status:4xx key:k*", str(log))
+    assert rc == 0
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [(r["key"], r["http_status"], r["log_line"]) for r in rows] == [("k2", 403, 2)]
+    rc, out, err = run(capsys, "parse", "--filter", "nosuchfield:1", str(log))
+    assert rc == 2 and out == "" and "filter" in err and len(err.splitlines()) == 1
