@@ -1,0 +1,592 @@
+"""The rule engine: cheap dispatch, event-time windows, dedup into findings.
+
+Dispatch: rules are indexed once per distinct operation string (``REST.GET.OBJECT`` or a
+CloudTrail eventName) into gate groups, so an event only visits the rules that can match its
+operation; per event the engine then does a handful of inline field tests (status >= 400, no
+requester, no TLS, SigV2, a cached user-agent verdict). Rules that look for text in a key, URI or
+user agent declare *prefilter literals*: :meth:`RuleEngine.process_batch` lower-cases the batch's
+values joined into one string and finds each literal with C string search, so the rule's Python
+``match`` runs only for the few events that contain one.
+
+Windows are kept per rule and group key in event time (``ev.ts``), because log objects arrive hours
+late and out of order. A key's window is a few *segments*, each a span of event time no longer than
+the rule's window: an event at or after a segment's ``newest - window`` goes into it (in order;
+entries older than ``newest - window`` are evicted), an older one (a late log object) opens or joins
+an older segment. A segment fires when its entries' summed weight reaches ``threshold`` (or it holds
+``distinct`` different values). Segments idle for :data:`IDLE_SECONDS` of event time are dropped.
+
+Dedup: one open finding per rule and group key; matches up to ``dedup`` minutes after its first
+event (or older ones) are added to it (``count``, ``last_seen``, evidence refs grow). A finding closes
+when event time (the newest ``ts`` seen by the engine) passes ``first_seen + dedup``.
+"""
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections import Counter
+from itertools import accumulate, compress, repeat
+from operator import is_, itemgetter
+from typing import Any, Iterable
+
+from ..actions import _KEYED, action_for
+from ..config import validate_config
+from ..event import FIELD_INDEX
+from .builtin import OBJECT_ACTIONS, build_rules
+from .model import MAX_REFS, MAX_SAMPLES, ONE, SEVERITY_RANK, Finding, Rule, sample_of
+from .user import load_user_rules
+
+GATES = ("op", "error", "anon", "notls", "sigv2", "ua", "all")
+_G = {g: i for i, g in enumerate(GATES)}
+MAX_SEGMENTS = 8            # per rule and key: the current span plus late log objects
+IDLE_SECONDS = 6 * 3600     # event time after which an untouched window segment is dropped
+SWEEP_EVERY = 3600          # event-time seconds between sweeps of idle windows
+SEP = "\n"
+REQ_SPAN = 120              # seconds of event time one request-count record spans at most
+REQ_CHUNK = 250             # events per request count when a batch spans more than REQ_SPAN
+_BUCKET, _REQUESTER, _IP, _TS, _KEY, _URI, _UA = (
+    itemgetter(FIELD_INDEX[f]) for f in ("bucket", "requester", "remote_ip", "ts", "key", "request_uri", "user_agent"))
+
+
+class _Window:
+    __slots__ = ("e", "lo", "newest", "total", "need")
+
+    def __init__(self, distinct: int | None) -> None:
+        self.e: list[tuple] = []   # (ts, weight, distinct_value, event), sorted by ts from index lo
+        self.lo = 0
+        self.newest = -1
+        self.total = 0
+        # entries still to add before the window can hold ``distinct`` different values: the set of
+        # values is only computed then (each entry adds at most one), not maintained per entry
+        self.need = distinct if distinct is not None else -1
+
+
+def _classify(op: str | None) -> tuple[frozenset, bool]:
+    """(possible CloudTrail actions, is an object operation) for an operation string."""
+    if op is None:
+        return frozenset(), False
+    if "." not in op:  # CloudTrail eventName
+        return frozenset((op,)), op in OBJECT_ACTIONS
+    if op in _KEYED:
+        return frozenset(_KEYED[op]), False
+    action = action_for(op, True)
+    actions = frozenset(a for a in (action, action_for(op, False)) if a)
+    return actions, (action in OBJECT_ACTIONS) or (action is None and op.endswith(".OBJECT"))
+
+
+def field_values(field: str, events) -> list[str]:
+    """The prefilter text of each event: ``key``, ``ua``, or ``uri`` (the request URI, else the key);
+    ``""`` where absent."""
+    if field == "uri":
+        values = list(map(_URI, events))
+        if None in values:
+            values = [u if u is not None else (k or "") for u, k in zip(values, map(_KEY, events))]
+        return values
+    if field not in ("key", "ua"):
+        raise ValueError(f"unknown prefilter field {field!r}")
+    values = list(map(_KEY if field == "key" else _UA, events))
+    return [v or "" for v in values] if None in values else values
+
+
+class Joined:
+    """One batch's values of a field joined by a newline as UTF-8 with ASCII letters lower-cased
+    (``bytes.lower``: C speed, unlike ``str.lower`` on non-ASCII text), searched with C ``find``.
+
+    Literals are ASCII lower-case (a non-ASCII literal makes :meth:`find` fall back to ``str.lower``
+    per value, so the prefilter stays a necessary condition)."""
+
+    __slots__ = ("values", "low", "_ends")
+
+    def __init__(self, values: list[str]):
+        self.values = values
+        self.low = (SEP.join(values) + SEP).encode("utf-8", "surrogatepass").lower()
+        self._ends: list[int] | None = None
+
+    def find(self, literals: Iterable[str]) -> set[int]:
+        """Indexes of the values containing one of ``literals`` (lower-case; a trailing newline
+        anchors the literal at the end of a value)."""
+        found: set[int] = set()
+        low = self.low
+        find = low.find
+        ends = self._ends
+        for lit in literals:
+            if not lit.isascii():
+                found.update(i for i, v in enumerate(self.values) if lit in v.lower() + SEP)
+                continue
+            b = lit.encode()
+            p = find(b)
+            if p == -1:
+                continue
+            if ends is None:  # only batches with a hit pay for the index (byte offset past each SEP)
+                ends = self._ends = list(accumulate(len(part) + 1 for part in low.split(b"\n")))
+            while p != -1:
+                i = bisect_right(ends, p)
+                found.add(i)
+                p = find(b, ends[i])
+        return found
+
+
+def candidates(values: list[str], literals: Iterable[str]) -> set[int]:
+    """Indexes of the values whose lower-cased text contains one of ``literals`` (lower-case)."""
+    return Joined(values).find(literals)
+
+
+class RuleEngine:
+    """Run built-in and user rules over events; see the module docstring for the semantics.
+
+    API (the terminal app relies on it): ``RuleEngine(config, user_rules_dir)``, ``process(event)``,
+    ``process_batch(events)`` (findings created or updated by these events), ``findings()`` (all,
+    open and closed), ``pop_closed()``, ``flush()`` and ``errors`` (one line per failing rule file
+    or rule, never raised).
+    """
+
+    def __init__(self, config: dict | None = None, user_rules_dir: str | None = None,
+                 log_prefixes: Iterable[str] | None = None):
+        cfg = validate_config(config or {})
+        settings = dict(cfg)
+        settings["log_prefixes"] = list(cfg.get("log_prefixes") or ()) + list(log_prefixes or ())
+        self.errors: list[str] = []
+        self.rules: list[Rule] = build_rules(settings)
+        if user_rules_dir:
+            self.rules.extend(load_user_rules(user_rules_dir, self.errors))
+        for rule in self.rules:
+            over = (cfg.get("rules") or {}).get(rule.id)
+            if over:
+                _apply(rule, over)
+            rule.open = {}      # group key -> open Finding
+            rule.windows = {}   # group key -> list of _Window segments
+            rule.is_window = rule.mode == "window" and (rule.threshold > 1 or rule.distinct is not None)
+            rule.min_share = float(rule.params.get("min_error_share") or 0) if rule.is_window else 0.0
+        self.active = [r for r in self.rules if r.enabled and not r.inert]
+        # Request counts for rules with min_error_share, kept only for actors with such errors
+        # ("watched"): actor -> [(lo_ts, hi_ts, n), ...]
+        self._share = any(r.min_share for r in self.active)
+        self._reqs: dict[Any, list] = {}
+        self._watch: dict[Any, float] = {}      # actor -> event time of its last error match
+        self._batch_counts: list = []           # the current batch: [(lo_ts, hi_ts, Counter), ...]
+        self._requests_seen = 0
+        self._ua_rules = tuple(r for r in self.active if r.gate == "ua")
+        self._ua_cache: dict[str, tuple] = {}
+        pf: dict[str, list] = {}
+        for r in self.active:
+            if r.prefilter is not None:
+                pf.setdefault(r.prefilter[0], []).append(r)
+        self._pf = list(pf.items())
+        self._ops: dict[str | None, tuple] = {}
+        self._by_id = {r.id: r for r in self.rules}
+        self._all: list[Finding] = []
+        self._heap: list[tuple] = []
+        self._closed: list[Finding] = []
+        self._seq = 0
+        self._failed: set[str] = set()
+        self.watermark = 0
+        self._next_sweep = None
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _build(self, op: str | None) -> tuple:
+        actions, is_object = _classify(op)
+        groups: list[list[Rule]] = [[] for _ in GATES]
+        pf: list[Rule] = []
+        for rule in self.active:
+            if rule.ops is None or rule.ops(op or "", actions, is_object):
+                (pf if rule.prefilter is not None else groups[_G[rule.gate]]).append(rule)
+        d = tuple(tuple(g) for g in groups) + (frozenset(pf),)
+        if len(self._ops) < 20_000:
+            self._ops[op] = d
+        return d
+
+    def _prefilter(self, events: list) -> dict[int, list]:
+        """Event index -> prefiltered rules whose literals occur in that event (any operation)."""
+        out: dict[int, list] = {}
+        for field, rules in self._pf:
+            joined = Joined(field_values(field, events))
+            for rule in rules:
+                lits = rule.prefilter[1]
+                hits = range(len(events)) if lits is None else joined.find(lits)
+                for i in hits:
+                    out.setdefault(i, []).append(rule)
+        return out
+
+    def process(self, ev) -> list[Finding]:
+        """Findings created or updated by this event."""
+        return self.process_batch((ev,))
+
+    def process_batch(self, events: Iterable) -> list[Finding]:
+        """Findings created or updated by these events (each once, in order of first touch)."""
+        if not isinstance(events, (list, tuple)):
+            events = list(events)
+        touched: dict[Finding, None] = {}
+        if self._share and events:
+            self._count_requests(events)
+        cands = self._prefilter(events) if self._pf else {}
+        ops = self._ops
+        ua_cache = self._ua_cache
+        ev_ = self._eval
+        wm = self.watermark
+        for i, ev in enumerate(events):
+            d = ops.get(ev.operation)
+            if d is None:
+                d = self._build(ev.operation)
+            ts = ev.ts
+            if ts is not None and ts > wm:
+                wm = self.watermark = ts
+            op_r, err_r, anon_r, notls_r, sig_r, ua_r, all_r, pf_r = d
+            if op_r:
+                ev_(op_r, ev, touched)
+            if err_r:
+                st = ev.http_status
+                if st is not None and st >= 400:
+                    ev_(err_r, ev, touched)
+            if anon_r and ev.requester is None:
+                ev_(anon_r, ev, touched)
+            if notls_r and ev.tls_version is None and ev.detail is None:
+                ev_(notls_r, ev, touched)
+            if sig_r and ev.signature_version == "SigV2":
+                ev_(sig_r, ev, touched)
+            if ua_r:
+                ua = ev.user_agent
+                if ua is not None:
+                    hit = ua_cache.get(ua)
+                    if hit is None:
+                        hit = self._ua_verdict(ua)
+                    if hit:
+                        ev_([r for r in hit if r in ua_r], ev, touched)
+            if all_r:
+                ev_(all_r, ev, touched)
+            if pf_r:
+                rs = cands.get(i)
+                if rs is not None:
+                    ev_([r for r in rs if r in pf_r], ev, touched)
+        if self._next_sweep is None:
+            self._next_sweep = wm + SWEEP_EVERY
+        elif wm >= self._next_sweep:
+            self._sweep()
+        return list(touched)
+
+    def _count_requests(self, events) -> None:
+        """Count this batch's requests per actor (C-level ``Counter``), in pieces of REQ_CHUNK events
+        when the batch spans more than REQ_SPAN seconds; record them for watched actors."""
+        times = [t for t in map(_TS, events) if t is not None]
+        wm = self.watermark
+        if times and max(times) - min(times) > REQ_SPAN and len(events) > REQ_CHUNK:
+            pieces = [events[i:i + REQ_CHUNK] for i in range(0, len(events), REQ_CHUNK)]
+        else:
+            pieces = [events]
+        chunks = []
+        watch = self._watch
+        for piece in pieces:
+            ts = times if len(pieces) == 1 else [t for t in map(_TS, piece) if t is not None]
+            lo, hi = (min(ts), max(ts)) if ts else (wm, wm)
+            reqs = list(map(_REQUESTER, piece))
+            c = Counter(reqs)
+            if c.pop(None, 0):  # anonymous requests: the actor is the remote IP
+                c.update(compress(map(_IP, piece), map(is_, reqs, repeat(None))))
+            chunks.append((lo, hi, c))
+            if watch:
+                for actor in c.keys() & watch.keys():
+                    self._record(actor, lo, hi, c[actor])
+        self._batch_counts = chunks
+
+    def _record(self, actor, lo, hi, n) -> None:
+        recs = self._reqs.get(actor)
+        if recs is None:
+            self._reqs[actor] = [(lo, hi, n)]
+            return
+        last = recs[-1]
+        a, b = min(last[0], lo), max(last[1], hi)
+        if b - a <= REQ_SPAN:
+            recs[-1] = (a, b, last[2] + n)
+        else:
+            recs.append((lo, hi, n))
+
+    def _watch_actor(self, actor, ts) -> None:
+        """Count an actor's requests from now on (and those of the current batch)."""
+        last = self._watch.get(actor)
+        if last is None:
+            for lo, hi, c in self._batch_counts:
+                n = c.get(actor)
+                if n:
+                    self._record(actor, lo, hi, n)
+        if last is None or ts > last:
+            self._watch[actor] = ts
+
+    def _requests(self, actor, start, end) -> int:
+        """Requests of a watched actor with event time in [start, end] (record granularity)."""
+        return sum(n for lo, hi, n in self._reqs.get(actor, ()) if hi >= start and lo <= end)
+
+    def _ua_verdict(self, ua: str) -> tuple:
+        hit = tuple(r for r in self._ua_rules if r.ua_test(ua))
+        if len(self._ua_cache) > 50_000:
+            self._ua_cache.clear()
+        self._ua_cache[ua] = hit
+        return hit
+
+    def _eval(self, rules, ev, touched: dict) -> None:
+        for rule in rules:
+            try:
+                hit = rule.match(ev)
+            except Exception as exc:  # a built-in rule bug must not stop the stream
+                if rule.id not in self._failed:
+                    self._failed.add(rule.id)
+                    self.errors.append(f"rule {rule.id}: {type(exc).__name__}: {exc}")
+                continue
+            if hit is None:
+                continue
+            key = rule.group(ev)
+            f = rule.open.get(key)
+            ts = ev.ts
+            if ts is None:
+                ts = self.watermark
+            if f is not None and ts <= f.close_ts:
+                # Hot path: one more evidence event for an open finding.
+                f.count += 1
+                if ts > f.last_ts:
+                    f.last_ts = ts
+                elif ts < f.first_ts:
+                    f.first_ts = ts
+                    self._reschedule(rule, f)
+                if len(f.event_refs) < MAX_REFS:
+                    f.event_refs.append((ev.log_object, ev.log_line))
+                    if len(f.samples) < MAX_SAMPLES:
+                        f.samples.append(sample_of(ev))
+                if hit is not ONE:
+                    self._extra(rule, f, ev, hit)
+                touched[f] = None
+                continue
+            f = self._hit(rule, key, f, ev, ts, hit)
+            if f is not None:
+                touched[f] = None
+
+    # ------------------------------------------------------------------ findings
+
+    def _hit(self, rule: Rule, key, f: Finding | None, ev, ts, hit) -> Finding | None:
+        if f is not None:  # its dedup period is over: close it, start afresh
+            self._close(f)
+            del rule.open[key]
+        if rule.is_window:
+            entries = self._window_add(rule, key, ts, ev, hit)
+            if entries is None:
+                return None
+            first = entries[0]
+            f = self._new(rule, key, first[3], first[0])
+            for entry in entries:
+                e_ev = entry[3]
+                f.add(e_ev, entry[0])
+                self._extra(rule, f, e_ev, hit if e_ev is ev else (entry[1], entry[2], None, None))
+            f.details["window_minutes"] = rule.window
+            if rule.min_share:
+                f.details["requests"] = self._requests_seen
+            self._reschedule(rule, f)
+            return f
+        f = self._new(rule, key, ev, ts)
+        f.add(ev, ts)
+        if hit is not ONE:
+            self._extra(rule, f, ev, hit)
+        return f
+
+    def _new(self, rule: Rule, key, ev, ts) -> Finding:
+        title = rule.title
+        if rule.title_fn is not None:
+            try:
+                title = str(rule.title_fn(ev))
+            except Exception as exc:  # user rules report through their own wrapper; built-ins here
+                if rule.id not in self._failed:
+                    self._failed.add(rule.id)
+                    self.errors.append(f"rule {rule.id}: title: {type(exc).__name__}: {exc}")
+        f = Finding(rule.id, rule.severity, title, ev, key, ts, ts + rule.dedup * 60)
+        rule.open[key] = f
+        self._all.append(f)
+        self._seq += 1
+        heapq.heappush(self._heap, (f.close_ts, self._seq, f))
+        return f
+
+    def _reschedule(self, rule: Rule, f: Finding) -> None:
+        close_ts = f.first_ts + rule.dedup * 60
+        if close_ts != f.close_ts:
+            f.close_ts = close_ts
+            self._seq += 1
+            heapq.heappush(self._heap, (close_ts, self._seq, f))
+
+    def _extra(self, rule: Rule, f: Finding, ev, hit) -> None:
+        weight, _value, severity, details = hit
+        if rule.measure is not None:
+            m = rule.measure_of
+            f.details[rule.measure] = f.details.get(rule.measure, 0) + (weight if m is None else m(ev))
+        if severity is not None:
+            f.raise_severity(severity)
+        if details:
+            if rule.mode == "escalate":
+                self._escalate(rule, f, ev, details)
+            else:
+                for k, v in details.items():
+                    old = f.details.get(k)
+                    if isinstance(v, list) and isinstance(old, list):
+                        f.details[k] = (old + [x for x in v if x not in old])[:MAX_SAMPLES * 4]
+                    elif isinstance(v, bool) or old is None:
+                        f.details[k] = v
+
+    def _escalate(self, rule: Rule, f: Finding, ev, details: dict) -> None:
+        """Severity ``escalate_to`` once ``threshold`` different kinds fall within ``window`` minutes."""
+        seen: dict[str, list] = f.details.setdefault("kinds_seen", {})
+        ts = ev.ts if ev.ts is not None else self.watermark
+        for kind in details.get("kinds", ()):
+            times = seen.setdefault(kind, [])
+            if len(times) < MAX_REFS:
+                times.append(ts)
+        f.details["kinds"] = sorted(seen)
+        points = sorted((t, k) for k, times in seen.items() for t in times)
+        span = (rule.window or 0) * 60
+        counts: dict[str, int] = {}
+        lo = 0
+        for t, k in points:
+            counts[k] = counts.get(k, 0) + 1
+            while points[lo][0] < t - span:
+                k0 = points[lo][1]
+                counts[k0] -= 1
+                if not counts[k0]:
+                    del counts[k0]
+                lo += 1
+            if len(counts) >= rule.threshold:
+                if SEVERITY_RANK[rule.escalate_to] > SEVERITY_RANK[f.severity]:
+                    f.severity = rule.escalate_to
+                    f.title = f"{len(counts)} security controls disabled on one bucket"
+                break
+
+    def _window_add(self, rule: Rule, key, ts, ev, hit) -> list[tuple] | None:
+        """Add a hit to the key's window; the evidence entries when the threshold is reached."""
+        if rule.min_share:
+            actor = key[1] if isinstance(key, tuple) else key
+            self._watch_actor(actor, ts)
+        segs = rule.windows.get(key)
+        span = rule.window * 60
+        if segs is None:
+            win = _Window(rule.distinct)
+            rule.windows[key] = [win]
+        else:
+            win = segs[0]  # the newest segment
+            if ts < win.newest - span:
+                win = None
+                for seg in segs[1:]:
+                    if seg.newest - span <= ts:
+                        win = seg
+                        break
+                if win is None:  # a late log object: a segment of its own
+                    win = _Window(rule.distinct)
+                    segs.append(win)
+                    if len(segs) > MAX_SEGMENTS:
+                        segs.sort(key=_newest, reverse=True)
+                        del segs[MAX_SEGMENTS:]
+        weight, value = hit[0], hit[1]
+        entry = (ts, weight, value, ev)
+        e = win.e
+        win.total += weight
+        if ts >= win.newest:
+            win.newest = ts
+            e.append(entry)
+            cutoff = ts - span
+            lo = win.lo
+            if e[lo][0] < cutoff:
+                total = win.total
+                while e[lo][0] < cutoff:
+                    total -= e[lo][1]
+                    lo += 1
+                win.total = total
+                if lo > 256 and lo * 2 > len(e):
+                    del e[:lo]
+                    lo = 0
+                win.lo = lo
+        else:  # within the segment's span, out of order: insert in place
+            e.insert(bisect_right(e, ts, lo=win.lo, key=_ts), entry)
+        fire = win.total >= rule.threshold
+        if not fire and value is not None:
+            win.need -= 1
+            if win.need == 0:
+                have = len({x[2] for x in e[win.lo:]} - {None})
+                fire = have >= rule.distinct
+                win.need = rule.distinct - have
+        if fire:
+            if rule.min_share:
+                # errors must also be a real share of the actor's requests in the window: a steady
+                # few-percent error rate of a busy application is not an actor probing
+                requests = max(self._requests(actor, win.newest - span, win.newest), win.total)
+                if win.total < rule.min_share * requests:
+                    return None
+                self._requests_seen = requests
+            entries = e[win.lo:]
+            win.e, win.lo, win.total, win.need = [], 0, 0, rule.distinct if rule.distinct is not None else -1
+            return entries
+        return None
+
+    def _sweep(self) -> None:
+        """Drop window segments idle for IDLE_SECONDS of event time (bounded memory on long runs)."""
+        horizon = self.watermark - IDLE_SECONDS
+        for rule in self.rules:
+            if not rule.windows:
+                continue
+            for key in list(rule.windows):
+                segs = [s for s in rule.windows[key] if s.newest >= horizon and len(s.e) > s.lo]
+                if segs:
+                    rule.windows[key] = segs
+                else:
+                    del rule.windows[key]
+        for actor, last in list(self._watch.items()):
+            if last < horizon:
+                del self._watch[actor]
+                self._reqs.pop(actor, None)
+            elif actor in self._reqs:
+                self._reqs[actor] = [r for r in self._reqs[actor] if r[1] >= horizon] or [(horizon, horizon, 0)]
+        self._next_sweep = self.watermark + SWEEP_EVERY
+
+    def _close(self, f: Finding) -> None:
+        if not f.closed:
+            f.closed = True
+            self._closed.append(f)
+
+    def pop_closed(self) -> list[Finding]:
+        """Findings closed since the last call: their dedup period ended in event time."""
+        heap = self._heap
+        wm = self.watermark
+        while heap and heap[0][0] < wm:
+            close_ts, _, f = heapq.heappop(heap)
+            if not f.closed and close_ts == f.close_ts:
+                self._close(f)
+                table = self._by_id[f.rule_id].open
+                if table.get(f.dedup_key) is f:
+                    del table[f.dedup_key]
+        out, self._closed = self._closed, []
+        return out
+
+    def flush(self) -> list[Finding]:
+        """Close every window and finding (end of input); returns the findings closed now."""
+        for rule in self.rules:
+            for f in rule.open.values():
+                self._close(f)
+            rule.open.clear()
+            rule.windows.clear()
+        self._reqs.clear()
+        self._watch.clear()
+        self._heap.clear()
+        out, self._closed = self._closed, []
+        return out
+
+    def findings(self) -> list[Finding]:
+        """Every finding so far, open and closed, in creation order."""
+        return list(self._all)
+
+
+def _ts(entry: tuple):
+    return entry[0]
+
+
+def _newest(win: _Window):
+    return win.newest
+
+
+def _apply(rule: Rule, over: dict[str, Any]) -> None:
+    for name, value in over.items():
+        if name == "enabled":
+            rule.enabled = bool(value)
+        elif name in ("severity", "threshold", "window", "dedup", "distinct"):
+            setattr(rule, name, value)
+        else:
+            rule.params[name] = value

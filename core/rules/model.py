@@ -1,0 +1,175 @@
+"""Findings and rule descriptions shared by the engine, the built-in rules and user rules."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+MAX_REFS = 1000
+MAX_SAMPLES = 5
+
+
+def iso(ts: int | float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def actor_of(ev) -> str | None:
+    """The requester, or the remote IP for anonymous requests (same as ``Event.actor``, no property call)."""
+    r = ev.requester
+    return r if r is not None else ev.remote_ip
+
+
+def sample_of(ev) -> dict[str, Any]:
+    return {
+        "log_object": ev.log_object, "log_line": ev.log_line, "time": ev.time,
+        "action": ev.action or ev.operation, "key": ev.key, "http_status": ev.http_status,
+    }
+
+
+class Finding:
+    """One open or closed finding: a rule matched one event, or a window crossed its threshold.
+
+    ``event_refs`` lists ``(log_object, log_line)`` of every evidence event (capped at
+    :data:`MAX_REFS`); ``count`` keeps counting past the cap.
+    """
+
+    __slots__ = ("rule_id", "severity", "title", "bucket", "requester", "remote_ip", "first_ts",
+                 "last_ts", "count", "samples", "event_refs", "details", "dedup_key", "closed",
+                 "close_ts")
+
+    def __init__(self, rule_id: str, severity: str, title: str, ev, dedup_key: Any, ts: int, close_ts: float):
+        self.rule_id = rule_id
+        self.severity = severity
+        self.title = title
+        self.bucket = ev.bucket
+        self.requester = ev.requester
+        self.remote_ip = ev.remote_ip
+        self.first_ts = self.last_ts = ts
+        self.count = 0
+        self.samples: list[dict[str, Any]] = []
+        self.event_refs: list[tuple[str, int]] = []
+        self.details: dict[str, Any] = {}
+        self.dedup_key = dedup_key
+        self.closed = False
+        self.close_ts = close_ts
+
+    def add(self, ev, ts: int) -> None:
+        """Count one evidence event (``ts``: its time, or the engine's clock when it has none)."""
+        self.count += 1
+        if ts > self.last_ts:
+            self.last_ts = ts
+        elif ts < self.first_ts:
+            self.first_ts = ts
+        if len(self.event_refs) < MAX_REFS:
+            self.event_refs.append((ev.log_object, ev.log_line))
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append(sample_of(ev))
+
+    def raise_severity(self, severity: str) -> None:
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[self.severity]:
+            self.severity = severity
+
+    @property
+    def first_seen(self) -> str | None:
+        return iso(self.first_ts)
+
+    @property
+    def last_seen(self) -> str | None:
+        return iso(self.last_ts)
+
+    @property
+    def actor(self) -> str | None:
+        return self.requester if self.requester is not None else self.remote_ip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id, "severity": self.severity, "title": self.title,
+            "bucket": self.bucket, "requester": self.requester, "remote_ip": self.remote_ip,
+            "first_seen": self.first_seen, "last_seen": self.last_seen, "count": self.count,
+            "samples": list(self.samples), "details": dict(self.details),
+        }
+
+    def __repr__(self) -> str:
+        return f"Finding({self.rule_id} {self.severity} {self.bucket!r} {self.actor!r} x{self.count})"
+
+
+# match(ev) returns None (no match) or a Hit: (weight, distinct_value, severity_or_None, details_or_None)
+Hit = tuple
+Matcher = Callable[[Any], "Hit | None"]
+ONE: Hit = (1, None, None, None)
+
+
+class Rule:
+    """A rule: a cheap dispatch description plus a ``match`` function over one event.
+
+    ``gate`` names the cheap field test the engine does inline before calling ``match``:
+    ``op`` (only the operations ``ops`` accepts), ``error`` (HTTP status >= 400), ``anon``
+    (no requester), ``notls`` (access-log row without TLS), ``sigv2``, ``ua`` (``ua_test(user_agent)``,
+    cached per distinct value), ``all`` (every event). ``prefilter = (field, literals)`` (field
+    ``uri``, ``key`` or ``ua``; lower-case literals, one ending in a newline matches at the end of the
+    value; ``None``: every event) replaces the gate: ``match`` runs only for events of an accepted
+    operation whose field contains a literal; it must be a necessary condition of ``match``.
+    ``window`` (minutes) makes the rule windowed: it fires when the sum of hit weights reaches
+    ``threshold`` (or ``distinct`` different hit values) within the window, per ``group`` key, and,
+    when ``params["min_error_share"]`` is set, the matches are at least that share of the group's
+    requests in the window (the engine counts requests per bucket and actor).
+    """
+
+    def __init__(self, id: str, severity: str, title: str, *, gate: str, match: Matcher,
+                 group: Callable[[Any], Any], description: str = "", peers: str = "",
+                 ops: Callable[[str, frozenset, bool], bool] | None = None,
+                 window: float | None = None, threshold: float = 1, distinct: int | None = None,
+                 dedup: float = 60, measure: str | None = None, params: dict[str, Any] | None = None,
+                 title_fn: Callable[[Any], str] | None = None, inert: bool = False,
+                 source: str = "builtin", mode: str | None = None, escalate_to: str = "critical",
+                 prefilter: tuple[str, tuple[str, ...] | None] | None = None,
+                 ua_test: Callable[[str], bool] | None = None,
+                 measure_of: Callable[[Any], float] | None = None):
+        self.id = id
+        self.severity = severity
+        self.title = title
+        self.gate = gate
+        self.match = match
+        self.group = group
+        self.description = description
+        self.peers = peers
+        self.ops = ops
+        self.window = window
+        self.threshold = threshold
+        self.distinct = distinct
+        self.dedup = dedup
+        self.measure = measure
+        self.params = params or {}
+        self.title_fn = title_fn
+        self.inert = inert
+        self.source = source
+        self.enabled = True
+        self.open: dict = {}     # engine state: group key -> open Finding
+        self.windows: dict = {}  # engine state: group key -> event-time window
+        # single: every match is evidence; window: fire at threshold within the window;
+        # escalate: every match is evidence, severity escalates at threshold distinct kinds in the window.
+        self.mode = mode or ("window" if window is not None else "single")
+        self.escalate_to = escalate_to
+        self.prefilter = prefilter
+        self.ua_test = ua_test
+        self.measure_of = measure_of  # details[measure] sums this per evidence event (default: the hit weight)
+        self.min_share = 0.0     # set by the engine from params["min_error_share"]
+        self.is_window = False   # set by the engine from mode, threshold and distinct
+
+    @property
+    def windowed(self) -> bool:
+        return self.mode == "window" and (self.threshold > 1 or self.distinct is not None)
+
+    def defaults(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity}
+        if self.window is not None:
+            out["window"] = self.window
+            out["threshold"] = self.threshold
+        if self.distinct is not None:
+            out["distinct"] = self.distinct
+        out["dedup"] = self.dedup
+        out.update(self.params)
+        return out
