@@ -11,6 +11,7 @@ else goes through a slower, anchored path. A line that neither can read raises :
 """
 from __future__ import annotations
 
+import os
 import re
 from calendar import timegm
 from datetime import datetime
@@ -18,6 +19,7 @@ from urllib.parse import unquote, unquote_plus
 
 from .actions import action_for
 from .event import Event, MalformedError
+from . import identity
 from .identity import decode_requester
 from .redact import redact_uri
 
@@ -129,8 +131,8 @@ def _build(owner, bucket, stamp, ip, requester, reqid, op, key_raw, uri, status,
     ))
 
 
-def parse_line(line: str, log_object: str = "-", log_line: int = 0, offset: int = -1,
-               redact: bool = True) -> Event:
+def parse_line_pure(line: str, log_object: str = "-", log_line: int = 0, offset: int = -1,
+                    redact: bool = True) -> Event:
     """Parse one access-log line into an :class:`Event`; raise :class:`MalformedError` if it is not one."""
     line = line.rstrip()
     parts = line.split('"')
@@ -195,3 +197,34 @@ def _parse_slow(line: str, log_object: str, log_line: int, offset: int, redact: 
 
 def _undash_opt(value: str | None) -> str | None:
     return "-" if value == '"-"' else value
+
+
+# Operations whose action_for() answer depends on the request URI (the C fast path asks action_for
+# every time for these and caches the answer per (operation, has_key) for all others).
+_URI_DEPENDENT_OPS = frozenset(("REST.GET.BUCKET",))
+
+
+def _load_speedups():
+    """The C extension (``s3tail.core._speedups``), configured; None when it is not built or
+    ``S3TAIL_PURE_PYTHON`` is set (to anything but ``0``)."""
+    if os.environ.get("S3TAIL_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+        _speedups.configure(Event, len(Event._fields), SOURCE, _time_cache, _ok_ops, identity._cache,
+                            decode_requester, action_for, _URI_DEPENDENT_OPS, unquote, unquote_plus,
+                            redact_uri, parse_line_pure)
+    except (ImportError, TypeError, AttributeError):
+        return None
+    return _speedups
+
+
+speedups = _load_speedups()
+SPEEDUPS = speedups is not None
+
+if speedups is None:
+    parse_line = parse_line_pure
+else:
+    # Same signature and results as parse_line_pure: the common line shapes are read in C; for anything
+    # else (and every malformed line) the C code calls parse_line_pure itself.
+    parse_line = speedups.parse

@@ -1,0 +1,309 @@
+"""Parallel ingest: parse many log files (or one big one) over every core, items in reader order.
+
+:func:`iter_batches` yields lists of items (:class:`Event`, :class:`Malformed`, :class:`Skipped`) exactly
+as :func:`s3tail.core.reader.iter_sources` yields them, same order, same values (line numbers, byte
+offsets, raw lines), only in batches. Large plain access-log files are cut into byte ranges at line
+boundaries; gzip and CloudTrail objects go whole to one worker each. Workers are processes (a
+``ProcessPoolExecutor``); their results come back pickled with a compact reducer for events. Inputs under
+``min_parallel_bytes`` in all, or ``workers <= 1``, are read in this process (no pool start-up cost).
+
+The C extension's ``parse_block`` parses a block of lines in one call where it is built; without it the
+pure-Python reader does the same work.
+"""
+from __future__ import annotations
+
+import copyreg
+import io
+import os
+import pickle
+from collections import deque
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Iterable, Iterator
+
+from . import access_log, reader
+from .event import Event, Malformed, MalformedError
+from .reader import GZIP_MAGIC, Item, SourceError
+
+BLOCK_BYTES = 1 << 20            # one parse_block call / one batch in this process (cache-sized)
+CHUNK_BYTES = 16 << 20           # one worker task of a big plain file
+MIN_PARALLEL_BYTES = 48 << 20    # below this in all, a pool does not pay for its start-up
+_HEAD = 64
+
+
+def malformed_of(log_object: str, lineno: int, text: str, exc: BaseException) -> Malformed:
+    """The Malformed the reader reports for a line whose parse raised ``exc`` (see reader.iter_access_lines)."""
+    if isinstance(exc, MalformedError):
+        reason = str(exc) if text.strip() else "empty line"
+    else:
+        reason = f"parser error: {type(exc).__name__}: {exc}"
+    return Malformed(log_object, lineno, reason, text.rstrip("\r\n"))
+
+
+def parse_access_bytes(data: bytes, log_object: str, first_line: int = 1, first_offset: int = 0,
+                       redact: bool = True) -> list[Item]:
+    """The items of a block of access-log lines, as the reader gives them for those lines."""
+    sp = access_log.speedups
+    if sp is not None:
+        return sp.parse_block(data, log_object, first_line, first_offset, redact, malformed_of)
+    return list(reader.iter_access_lines(io.BytesIO(data), log_object, redact=redact,
+                                         first_line=first_line, first_offset=first_offset))
+
+
+# ---- work units ----
+
+def _head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(_HEAD)
+    except OSError as exc:
+        raise SourceError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _is_plain_access(head: bytes) -> bool:
+    return head[:2] != GZIP_MAGIC and reader.sniff_format(head) == "s3access"
+
+
+def _line_ranges(path: str, size: int, chunk: int) -> list[tuple[int, int]]:
+    """[start, end) byte ranges of about ``chunk`` bytes, each ending just after a newline (or at EOF)."""
+    cuts = [0]
+    with open(path, "rb") as fh:
+        while cuts[-1] + chunk < size:
+            fh.seek(cuts[-1] + chunk)
+            pos = fh.tell()
+            while True:
+                piece = fh.read(1 << 16)
+                if not piece:
+                    cuts.append(size)
+                    break
+                nl = piece.find(b"\n")
+                if nl >= 0:
+                    cuts.append(pos + nl + 1)
+                    break
+                pos += len(piece)
+            if cuts[-1] >= size:
+                break
+    if cuts[-1] < size:
+        cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _read_range(path: str, start: int, end: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(end - start)
+    except OSError as exc:
+        raise SourceError(f"{path}: read error: {exc.strerror or exc}") from None
+
+
+def _count_lines(path: str, start: int, end: int) -> int:
+    data = _read_range(path, start, end)
+    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+
+# ---- what a worker runs; results travel as pickles with a cheap reducer for events ----
+
+class _Pickler(pickle.Pickler):
+    dispatch_table = copyreg.dispatch_table.copy()
+    # tuple.__new__(Event, values): rebuilt in C on the other side, no Python-level __new__ per event
+    dispatch_table[Event] = lambda ev: (tuple.__new__, (Event, tuple(ev)))
+
+
+def _dumps(items: list) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(items)
+    return buf.getvalue()
+
+
+def _work_range(path: str, start: int, end: int, first_line: int, redact: bool) -> bytes:
+    return _dumps(parse_access_bytes(_read_range(path, start, end), path, first_line, start, redact))
+
+
+def _work_whole(path: str, redact: bool) -> bytes:
+    return _dumps(list(reader.iter_path(path, redact=redact)))
+
+
+# ---- the driver ----
+
+def _serial(paths: list[str], redact: bool, block: int) -> Iterator[list[Item]]:
+    for path in paths:
+        if path != "-" and _is_plain_access(_head(path)):
+            with open(path, "rb") as fh:
+                line, offset = 1, 0
+                while True:
+                    data = fh.read(block)
+                    if not data:
+                        break
+                    if not data.endswith(b"\n"):
+                        data += fh.readline()
+                    items = parse_access_bytes(data, path, line, offset, redact)
+                    line += len(items)
+                    offset += len(data)
+                    yield items
+            continue
+        batch: list[Item] = []
+        for item in reader.iter_path(path, redact=redact):
+            batch.append(item)
+            if len(batch) >= 10_000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def iter_batches(sources: Iterable[str], *, redact: bool = True, workers: int | None = None,
+                 chunk_bytes: int = CHUNK_BYTES, min_parallel_bytes: int = MIN_PARALLEL_BYTES,
+                 executor: Executor | None = None) -> Iterator[list[Item]]:
+    """Lists of items in the order of ``reader.iter_sources(sources)``; a pool of ``workers`` processes
+    (default: the usable cores) when the input is large enough, else this process alone."""
+    paths = reader.expand_sources(sources)
+    workers = default_workers() if workers is None else workers
+    sizes = {p: os.path.getsize(p) for p in paths if p != "-"}
+    if executor is None and (workers <= 1 or "-" in paths or sum(sizes.values()) < min_parallel_bytes):
+        yield from _serial(paths, redact, BLOCK_BYTES)
+        return
+    own = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    try:
+        yield from _parallel(pool, paths, sizes, redact, chunk_bytes, max(2, workers) * 2)
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parallel(pool: Executor, paths: list[str], sizes: dict[str, int], redact: bool, chunk: int,
+              ahead: int) -> Iterator[list[Item]]:
+    # Plan: per file either whole (gzip, CloudTrail, small) or byte ranges whose first line numbers come
+    # from line counts made by the pool too.
+    tasks: list[tuple] = []
+    for path in paths:
+        if _is_plain_access(_head(path)) and sizes[path] > chunk:
+            ranges = _line_ranges(path, sizes[path], chunk)
+            counts = list(pool.map(_count_lines, [path] * len(ranges), *zip(*ranges)))
+            line = 1
+            for (a, b), n in zip(ranges, counts):
+                tasks.append((_work_range, path, a, b, line, redact))
+                line += n
+        else:
+            tasks.append((_work_whole, path, redact))
+    pending: deque = deque()
+    todo = iter(tasks)
+    for task in todo:
+        pending.append(pool.submit(*task))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        data = pending.popleft().result()
+        for task in todo:
+            pending.append(pool.submit(*task))
+            break
+        yield pickle.loads(data)
+
+
+def iter_items(sources: Iterable[str], **kw) -> Iterator[Item]:
+    """Item by item, as :func:`s3tail.core.reader.iter_sources` (same order and values)."""
+    for batch in iter_batches(sources, **kw):
+        yield from batch
+
+
+# ---- read, parse, rules and store: the stages on two cores ----
+
+class IngestResult:
+    """What :func:`ingest` did: counts, the malformed items (in order), the rule findings."""
+
+    __slots__ = ("events", "malformed", "skipped", "findings", "split")
+
+    def __init__(self, events: int, malformed: list, skipped: int, findings: list, split: bool):
+        self.events, self.malformed, self.skipped, self.findings, self.split = (
+            events, malformed, skipped, findings, split)
+
+    def __repr__(self) -> str:
+        return (f"IngestResult(events={self.events}, malformed={len(self.malformed)}, skipped={self.skipped}, "
+                f"findings={len(self.findings)}, split={self.split})")
+
+
+def _run_rules(paths: list[str], config: dict | None, user_rules_dir: str | None, redact: bool) -> list:
+    from .rules import RuleEngine
+
+    engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
+    for batch in _serial(paths, redact, BLOCK_BYTES):
+        engine.process_batch([i for i in batch if type(i) is Event])
+    engine.flush()
+    return engine.findings()
+
+
+def _rules_child(conn, paths, config, user_rules_dir, redact) -> None:
+    try:
+        conn.send(("ok", _run_rules(paths, config, user_rules_dir, redact)))
+    except BaseException as exc:  # report, the parent raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_rules_dir: str | None = None,
+           redact: bool = True, split: bool | None = None,
+           min_parallel_bytes: int = MIN_PARALLEL_BYTES) -> IngestResult:
+    """Read and parse ``sources``, run every rule over the events and append them to ``store``.
+
+    With two or more cores and enough input (or ``split=True``) the stages run side by side: a child
+    process reads, parses and runs the rules (the costliest stage) and sends back only its findings,
+    while this process reads, parses (the C parser makes parsing twice cheaper than shipping events
+    between processes) and fills the store. Otherwise everything runs here, in order.
+    """
+    paths = reader.expand_sources(sources)
+    if split is None:
+        split = (default_workers() >= 2 and "-" not in paths
+                 and sum(os.path.getsize(p) for p in paths) >= min_parallel_bytes)
+    events = skipped = 0
+    malformed: list = []
+    child = conn = None
+    if split:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        conn, child_conn = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_rules_child, args=(child_conn, paths, config, user_rules_dir, redact),
+                            daemon=True)
+        child.start()
+        child_conn.close()
+        engine = None
+    else:
+        from .rules import RuleEngine
+
+        engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
+    try:
+        for batch in _serial(paths, redact, BLOCK_BYTES):
+            evs = [i for i in batch if type(i) is Event]
+            if len(evs) != len(batch):
+                for i in batch:
+                    if type(i) is Malformed:
+                        malformed.append(i)
+                    elif type(i) is not Event:
+                        skipped += 1
+            events += len(evs)
+            if engine is not None:
+                engine.process_batch(evs)
+            store.append_batch(evs)
+        if engine is not None:
+            engine.flush()
+            findings = engine.findings()
+        else:
+            status, findings = conn.recv()
+            if status != "ok":
+                raise RuntimeError(f"rules process failed: {findings}")
+    finally:
+        if child is not None:
+            conn.close()
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+    return IngestResult(events, malformed, skipped, findings, bool(split))
