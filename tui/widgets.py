@@ -1,0 +1,339 @@
+"""Panels around the Requests table: facets, findings, posture, stats, the status bar.
+
+Every string that comes from a log goes through ``visible()`` into a ``rich.text.Text`` (never a
+markup string), so a key named ``[bold]x[/]`` or containing ESC shows as typed.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import humanize
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
+
+from s3tail.core.safe import visible
+
+from .backend import FACET_FIELDS
+
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+FACET_LABELS = {"bucket": "bucket", "requester": "requester", "http_status": "status",
+                "action": "action", "remote_ip": "ip", "error_code": "error code",
+                "tls_version": "TLS version", "signature_version": "signature"}
+
+
+def t(value: Any) -> Text:
+    """A log value as plain, escaped text."""
+    return Text(visible(value))
+
+
+def cut(text: str, width: int, tail: bool = False) -> str:
+    """``text`` in at most ``width`` cells: its head and ``…``, or (``tail``) ``…`` and its end, which
+    is where an ARN names the user, role or session."""
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if tail else text[: width - 1] + "…"
+
+
+def short_actor(requester: Any, remote_ip: Any) -> str:
+    """``alice`` for ``arn:aws:iam::1:user/alice``; ``anonymous 203.0.113.9`` without a requester."""
+    if not requester:
+        return f"anonymous {remote_ip}" if remote_ip else "anonymous"
+    return str(requester).rsplit("/", 1)[-1] if str(requester).startswith("arn:") else str(requester)
+
+
+def short_time(iso: Any) -> str:
+    """``11-23 15:36:52`` from ``2026-11-23T15:36:52Z``."""
+    s = str(iso or "-")
+    return f"{s[5:10]} {s[11:19]}" if len(s) >= 19 and s[10] == "T" else s
+
+
+class StatusBar(Static):
+    """One line: follow, counts, filter, rate, then each source's state (the part cut first at 80
+    columns is the end of the source descriptions)."""
+
+    DEFAULT_CSS = "StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }"
+
+    def show(self, *, states: dict[str, str], events: int, view: int, malformed: int, findings: int,
+             rate: float, follow: bool, label: str) -> None:
+        parts = ["FOLLOW" if follow else "PAUSED", f"{events:,} ev"]
+        if label:
+            parts.append(f"view {view:,} [{visible(label)}]")
+        parts += [f"{malformed:,} malformed (m)" if malformed else "0 malformed",
+                  f"{findings:,} findings", f"{rate:,.0f}/s",
+                  "  ".join(visible(state) for state in states.values()) or "no source"]
+        self.update(Text(" │ ".join(parts), no_wrap=True, overflow="ellipsis"))
+
+
+class KeyHints(Static):
+    """The bottom line: the main keys as remapped (a static line: no re-layout on focus changes)."""
+
+    DEFAULT_CSS = "KeyHints { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
+    HINTS = (("tab.", "tabs"), ("filter", "filter"), ("table.open", "detail"), ("follow", "follow"),
+             ("facets", "facets"), ("export", "export"), ("copy", "copy"), ("malformed", "bad lines"),
+             ("help", "keys"), ("command_palette", "palette"), ("quit", "quit"))
+
+    def show(self, keys: dict[str, str]) -> None:
+        """``keys``: binding id -> the key shown for it."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for bid, label in self.HINTS:
+            if bid == "tab.":
+                tabs = [keys.get(f"tab.{n}", "") for n in ("requests", "findings", "posture", "stats")]
+                key = "1-4" if tabs == ["1", "2", "3", "4"] else "/".join(tabs)
+            else:
+                key = keys.get(bid, "")
+            if key:
+                text.append(key, style="bold")
+                text.append(f" {label}  ")
+        self.update(text)
+
+
+class FacetPanel(OptionList):
+    """Top values per field; enter on a value adds ``field:value`` to the filter."""
+
+    DEFAULT_CSS = "FacetPanel { width: 40; height: 1fr; max-height: 100%; dock: right; border-left: solid $primary; }"
+
+    class Chosen(Message):
+        def __init__(self, field: str, value: Any) -> None:
+            self.field, self.value = field, value
+            super().__init__()
+
+    VALUE_WIDTH = 24  # one line per value: the count, then the value cut to fit
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._values: dict[str, tuple[str, Any]] = {}
+
+    def show_facets(self, facets: dict[str, list[tuple[Any, int]]]) -> None:
+        highlighted = self.highlighted
+        self.clear_options()
+        self._values.clear()
+        options: list[Option | None] = []
+        for field in FACET_FIELDS:
+            rows = facets.get(field) or []
+            options.append(Option(Text(FACET_LABELS.get(field, field), style="bold underline"),
+                                  disabled=True))
+            for i, (value, count) in enumerate(rows):
+                oid = f"{field}:{i}"
+                self._values[oid] = (field, value)
+                label = Text(f"{count:>7,} ", no_wrap=True, overflow="ellipsis")
+                shown = ("(anonymous)" if field == "requester" else "(none)") if value is None else visible(value)
+                label.append(cut(shown, self.VALUE_WIDTH, tail=field == "requester"))
+                options.append(Option(label, id=oid))
+        self.add_options([o for o in options if o is not None])
+        if highlighted is not None and highlighted < self.option_count:
+            self.highlighted = highlighted
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        hit = self._values.get(event.option.id or "")
+        if hit:
+            self.post_message(self.Chosen(*hit))
+
+
+class FindingGroup:
+    """All findings of one rule and severity: a header row of the Findings tab (enter on it shows
+    the evidence of every finding in the group)."""
+
+    def __init__(self, rule_id: str, severity: str, findings: list[Any]) -> None:
+        self.rule_id, self.severity, self.findings = rule_id, severity, findings
+        self.title = findings[0].title
+        self.count = sum(f.count for f in findings)
+        self.last_seen = max((str(f.last_seen or "") for f in findings), default="")
+        self.event_refs = [r for f in findings for r in getattr(f, "event_refs", [])]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "severity": self.severity, "count": self.count,
+                "last_seen": self.last_seen, "findings": [f.to_dict() for f in self.findings]}
+
+
+class FindingsView(DataTable):
+    """Findings grouped by severity and rule (a header row per group with its total count and last
+    seen, then one row per finding); enter shows the evidence in the Requests tab."""
+
+    BINDINGS = [Binding("enter", "evidence", "Evidence", id="findings.evidence")]
+
+    class Chosen(Message):
+        def __init__(self, finding: Any) -> None:
+            self.finding = finding
+            super().__init__()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self._rows: list[Any] = []  # a FindingGroup or a finding per table row
+        self._shown: tuple = ()
+
+    def on_mount(self) -> None:
+        self.add_columns("sev", "rule", "count", "last seen", "who", "bucket", "title")
+
+    def show_findings(self, findings: list[Any]) -> None:
+        ordered = sorted(findings, key=lambda f: (-SEVERITY_RANK.get(str(f.severity), 0), str(f.rule_id),
+                                                  str(f.last_seen)))
+        key = tuple((f.rule_id, f.severity, f.requester, f.bucket, f.count, f.last_seen) for f in ordered)
+        if key == self._shown:
+            return
+        self._shown = key
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for f in ordered:
+            groups.setdefault((str(f.severity), str(f.rule_id)), []).append(f)
+        cursor = self.cursor_row
+        self.clear()
+        self._rows = []
+        for (sev, rule), members in groups.items():
+            if len(members) == 1:  # a group of one: the finding's own row
+                f = members[0]
+                d = f.to_dict()
+                self._rows.append(f)
+                self.add_row(Text(sev.upper(), style="bold"), Text(visible(rule), style="bold"),
+                             Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
+                             t(short_actor(d["requester"], d["remote_ip"])), t(d["bucket"]), t(d["title"]))
+                continue
+            g = FindingGroup(rule, sev, members)
+            self._rows.append(g)
+            bold = "bold"
+            self.add_row(Text(sev.upper(), style=bold), Text(visible(rule), style=bold),
+                         Text(f"{g.count:,}", style=bold), Text(short_time(g.last_seen), style=bold),
+                         Text(f"{len(members)} findings"), Text(""),
+                         Text(visible(g.title), style=bold))
+            for f in members:
+                d = f.to_dict()
+                self._rows.append(f)
+                self.add_row(Text(""), Text("  └"), Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
+                             t(short_actor(d["requester"], d["remote_ip"])), t(d["bucket"]), t(d["title"]))
+        if self._rows:
+            self.move_cursor(row=min(max(cursor, 0), len(self._rows) - 1))
+
+    def selected(self) -> Any:
+        """The finding (or FindingGroup) under the cursor."""
+        if 0 <= self.cursor_row < len(self._rows):
+            return self._rows[self.cursor_row]
+        return None
+
+    def action_evidence(self) -> None:
+        f = self.selected()
+        if f is not None:
+            self.post_message(self.Chosen(f))
+
+
+class PostureView(Vertical):
+    """Failing (and unknown) checks by severity and bucket; the highlighted one's detail below."""
+
+    DEFAULT_CSS = """
+    PostureView > DataTable { height: 1fr; }
+    PostureView > #posture-detail { height: auto; max-height: 8; border-top: solid $primary; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results: list[dict[str, Any]] = []
+        self.message = "Posture: no snapshot. Use --posture-snapshot FILE, or an s3:// source."
+
+    def compose(self):
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="posture-table")
+        yield Static(self.message, id="posture-detail")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("sev", "status", "bucket", "check", "title")
+
+    def show_message(self, message: str) -> None:
+        self.message = message
+        self.query_one("#posture-detail", Static).update(Text(message))
+
+    def show_results(self, results: list[dict[str, Any]], origin: str) -> None:
+        bad = [r for r in results if r["status"] != "pass"]
+        bad.sort(key=lambda r: (r["status"] != "fail", -SEVERITY_RANK.get(r["severity"], 0),
+                                str(r["bucket"] or ""), r["check_id"]))
+        self.results = bad
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in bad:
+            table.add_row(Text(r["severity"].upper()), Text(r["status"]), t(r["bucket"] or "(account)"),
+                          t(r["check_id"]), t(r["title"]))
+        passed = len(results) - len(bad)
+        self.show_message(f"{origin}: {len(bad)} failing or unknown, {passed} passing. "
+                          "Select a row for detail and remediation.")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.results):
+            r = self.results[event.cursor_row]
+            text = Text()
+            text.append(visible(r["title"]), style="bold")
+            text.append(f"  [{r['severity']}, {r['status']}]\n")
+            text.append(visible(r["detail"]) + "\n")
+            if r.get("remediation"):
+                text.append("fix: ", style="bold")
+                text.append(visible(r["remediation"]))
+            self.query_one("#posture-detail", Static).update(text)
+
+
+class Stats:
+    """Per-minute request/error counts and top talkers, updated per batch on the UI thread."""
+
+    def __init__(self) -> None:
+        self.per_minute: Counter = Counter()
+        self.errors_per_minute: Counter = Counter()
+        self.requests_by: Counter = Counter()
+        self.bytes_by: Counter = Counter()
+
+    def add(self, events: list) -> None:
+        pm, em, rb, bb = self.per_minute, self.errors_per_minute, self.requests_by, self.bytes_by
+        for e in events:
+            minute = (e.ts or 0) // 60
+            pm[minute] += 1
+            if e.http_status is not None and e.http_status >= 400:
+                em[minute] += 1
+            who = e.actor
+            rb[who] += 1
+            if e.bytes_sent:
+                bb[who] += e.bytes_sent
+
+    def merge(self, other: "Stats") -> None:
+        """Add counts made elsewhere (the ingest thread counts each batch; the UI merges)."""
+        self.per_minute.update(other.per_minute)
+        self.errors_per_minute.update(other.errors_per_minute)
+        self.requests_by.update(other.requests_by)
+        self.bytes_by.update(other.bytes_by)
+
+    def series(self, counter: Counter, minutes: int = 60) -> list[float]:
+        if not self.per_minute:
+            return [0.0]
+        last = max(self.per_minute)
+        return [float(counter.get(m, 0)) for m in range(last - minutes + 1, last + 1)]
+
+
+class StatsView(VerticalScroll):
+    DEFAULT_CSS = """
+    StatsView > Sparkline { height: 3; margin: 0 1; }
+    StatsView > .stats-title { margin: 0 1; text-style: bold; }
+    StatsView > #stats-top { margin: 0 1; height: auto; }
+    """
+
+    def compose(self):
+        yield Static("requests per minute (last 60 min)", classes="stats-title", id="stats-req-title")
+        yield Sparkline([0], id="stats-requests", summary_function=max)
+        yield Static("errors (4xx/5xx) per minute", classes="stats-title", id="stats-err-title")
+        yield Sparkline([0], id="stats-errors", summary_function=max)
+        yield Static("", id="stats-top")
+
+    def show_stats(self, stats: Stats) -> None:
+        req, err = stats.series(stats.per_minute), stats.series(stats.errors_per_minute)
+        self.query_one("#stats-requests", Sparkline).data = req
+        self.query_one("#stats-errors", Sparkline).data = err
+        self.query_one("#stats-req-title", Static).update(
+            f"requests per minute (last 60 min) — now {req[-1]:,.0f}, peak {max(req):,.0f}")
+        self.query_one("#stats-err-title", Static).update(
+            f"errors (4xx/5xx) per minute — now {err[-1]:,.0f}, peak {max(err):,.0f}")
+        text = Text()
+        text.append("top talkers by requests\n", style="bold")
+        for who, n in stats.requests_by.most_common(5):
+            text.append(f"  {n:>9,}  ")
+            text.append(visible(who) + "\n")
+        text.append("top talkers by bytes sent\n", style="bold")
+        for who, n in stats.bytes_by.most_common(5):
+            text.append(f"  {humanize.naturalsize(n, gnu=True):>9}  ")
+            text.append(visible(who) + "\n")
+        self.query_one("#stats-top", Static).update(text)
