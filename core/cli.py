@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="s3tail",
         description="Who touches what in Amazon S3, live. Run `s3tail --demo` to try it without AWS.",
+        epilog="Without a COMMAND s3tail opens the terminal app: s3tail [SOURCE...] [--demo] [--since WHEN] "
+               "[--theme NAME] [--config FILE] [--rules DIR] [--posture-snapshot FILE] [--max-rows N] "
+               "[--no-follow]; `s3tail --demo --help` lists its options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module, help_text) in SUBCOMMANDS.items():
