@@ -128,3 +128,31 @@ def test_user_rule_near_miss_and_config_override():
 def test_rules_dir_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="not a directory"):
         RuleEngine({}, str(tmp_path / "absent"))
+
+
+@pytest.mark.parametrize("table, key, message", [
+    ('[rules."s3.object_access_errors"]\nmin_error_share = 2', "rules.s3.object_access_errors.min_error_share",
+     "from 0 to 1"),
+    ('[rules."s3.mass_download"]\nobject_cap = -1', "rules.s3.mass_download.object_cap", ">= 0"),
+    ('[rules."s3.mass_delete"]\nskip_services = "yes"', "rules.s3.mass_delete.skip_services", "true or false"),
+    ('[rules."s3.mass_delete"]\nobject_cap = 1', "rules.s3.mass_delete.object_cap", "skip_services"),
+])
+def test_suppression_keys_are_checked(tmp_path, table, key, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, table))
+    assert key in str(err.value) and message in str(err.value)
+
+
+def test_error_share_and_service_skip_from_config(tmp_path):
+    # 5 errors among 40 requests of one actor: 12.5% < 25%, quiet by default, a finding at share 0.1
+    busy = errors(5, step=600) + [ev(key=f"ok{i}", at=i * 60) for i in range(35)]
+    assert not of(run(busy), "s3.object_access_errors")
+    cfg = load_config(write(tmp_path, '[rules."s3.object_access_errors"]\nmin_error_share = 0.1\n'))
+    assert of(run(busy, cfg), "s3.object_access_errors")
+    # an AWS service deleting 60 objects: quiet unless skip_services = false
+    svc = [ev("REST.DELETE.OBJECT", f"k{i}", at=i, http_status=204, requester="svc:backup.amazonaws.com")
+           for i in range(60)]
+    assert not of(run(svc), "s3.mass_delete")
+    cfg = load_config(write(tmp_path, '[rules."s3.mass_delete"]\nskip_services = false\n'))
+    f = of(run(svc, cfg), "s3.mass_delete")
+    assert len(f) == 1 and f[0].requester == "svc:backup.amazonaws.com"

@@ -348,3 +348,34 @@ def test_no_crash_on_odd_events():
     engine.flush()
     assert engine.errors == []
     assert of(engine.findings(), "s3.sensitive_object_access")
+
+
+@pytest.mark.parametrize("batch", [None, 7])
+def test_error_rules_need_a_real_share_of_the_actors_requests(batch):
+    # a busy application: 20 404s among 200 requests in 5 minutes (10%) is not enumeration
+    mixed = [ev(key=f"k{i}", at=i * 1.5, http_status=404 if i % 10 == 0 else 200) for i in range(200)]
+    assert not of(run(mixed, batch=batch), "s3.enumeration")
+    # the same errors with 40 successes (20 of 60 requests, 33%) are
+    probing = [ev(key=f"k{i}", at=i * 5, http_status=404 if i % 3 == 0 else 200) for i in range(60)]
+    f = of(run(probing, batch=batch), "s3.enumeration")
+    assert len(f) == 1 and f[0].details["requests"] >= 20
+    # requests of other actors do not dilute an actor's share
+    others = [ev(key=f"o{i}", at=i, requester=OTHER) for i in range(300)]
+    assert of(run(others + errors(20, status=404, step=5), batch=batch), "s3.enumeration")
+
+
+def test_service_principals_never_raise_windowed_rules():
+    cdn = gets(600, actor="svc:cloudfront.amazonaws.com")
+    assert not of(run(cdn), "s3.mass_download")
+    assert not of(run(errors(30, status=403, requester="svc:cloudfront.amazonaws.com")), "s3.enumeration")
+    assert not of(run(errors(30, status=403, user_agent="aws-internal/3 aws-sdk-java")), "s3.enumeration")
+
+
+def test_prefilter_maps_hits_to_the_right_event_with_hostile_keys():
+    # keys with newlines, non-ASCII and lone surrogates before the sensitive one: the hit still
+    # belongs to its own event, and nothing crashes
+    junk = [ev(key=k, at=i) for i, k in enumerate(["a\nb\nc", "Übersicht\n.ENV", "x\udcff\n", "日本語"])]
+    target = ev(key="deploy/prod.pem", at=10, requester=OTHER)
+    f = of(run(junk + [target]), "s3.sensitive_object_access")
+    assert {x.requester for x in f} == {ACTOR, OTHER}  # "Übersicht\n.ENV" ends in .env too
+    assert [x.samples[0]["key"] for x in f if x.requester == OTHER] == ["deploy/prod.pem"]

@@ -95,8 +95,7 @@ def ok(ev) -> bool:
     return ev.error_code is None and (st is None or st < 400)
 
 
-def by_actor(ev):
-    return actor_of(ev)
+by_actor = actor_of  # group key: the requester, or the remote IP of an anonymous request
 
 
 def by_bucket_actor(ev):
@@ -407,8 +406,12 @@ def build_rules(settings: dict[str, Any]) -> list[Rule]:
     def download(ev):
         st = ev.http_status
         if ev.error_code is None and (st is None or 200 <= st < 300):
-            if down_p["skip_services"] and _is_service(ev):
-                return None
+            if down_p["skip_services"]:
+                if ev.principal_type == "service":
+                    return None
+                ua = ev.user_agent
+                if ua is not None and ua.startswith("aws-internal"):
+                    return None
             sent = ev.bytes_sent or 0
             cap = down_p["object_cap"]
             # one object counts at most object_cap bytes: a restore of a few huge archives is not breadth
@@ -587,24 +590,27 @@ def build_rules(settings: dict[str, Any]) -> list[Rule]:
         Rule("s3.object_access_errors", "low", "Repeated 403/405 errors on object operations",
              gate="error", ops=object_ops, match=access_error, group=by_bucket_actor, window=60, threshold=5,
              dedup=60, measure="errors", params=err_p,
-             description="403 or 405 on object operations, per bucket and actor (aws-internal user agents skipped)",
+             description="403 or 405 on object operations, per bucket and actor (aws-internal user agents skipped); "
+                         "errors >= min_error_share of the actor's requests in the window; AWS services skipped",
              peers="Panther AWS.S3.ServerAccess.Error"),
         Rule("s3.enumeration", "medium", "Enumeration: many 403/404 responses",
              gate="error", ops=any_op, match=enumeration, group=by_actor, window=5, threshold=20, dedup=60,
              measure="errors", params=enum_p,
-             description="403 or 404 on any operation (bucket-level too) from one actor",
+             description="403 or 404 on any operation (bucket-level too) from one actor; errors >= min_error_share "
+                         "of its requests in the window; AWS services skipped",
              peers="GuardDuty Discovery:S3/AnomalousBehavior, BucketEnumeration.Unusual (retired); Sigma aws_enum_buckets"),
         Rule("s3.mass_download", "high", "Mass download", gate="op", ops=acts("GetObject"), match=download,
              group=by_actor, window=10, threshold=GIB, distinct=500, dedup=60, measure="bytes",
              title_fn=download_title, params=down_p, measure_of=sent_bytes,
-             description="one actor downloads >= threshold bytes (GetObject bytes_sent) or >= distinct objects",
+             description="one actor downloads >= threshold bytes (GetObject bytes_sent, each object counting at most "
+                         "object_cap) or >= distinct objects; AWS services skipped",
              peers="Panther AWS.S3.LargeDownload (query); GuardDuty Exfiltration:S3/AnomalousBehavior"),
         Rule("s3.mass_delete", "high", "Mass delete", gate="op",
              ops=lambda op, actions, is_object: bool(actions & DELETE_ACTIONS) and op != "REST.POST.MULTI_OBJECT_DELETE",
              match=delete, group=by_actor, window=10, threshold=50, dedup=60, measure="objects_deleted",
              params=del_p,
              description="one actor deletes >= threshold objects (each BATCH.DELETE.OBJECT row, DeleteObject, "
-                         "key of a CloudTrail DeleteObjects)",
+                         "key of a CloudTrail DeleteObjects); AWS services skipped",
              peers="Panther AWS.S3.DeleteObject, AWS.S3.DeleteObjects; GuardDuty Impact:S3/AnomalousBehavior.Delete"),
         Rule("s3.anonymous_access", "medium", "Successful anonymous request", gate="anon",
              ops=lambda op, actions, is_object: not op.startswith("WEBSITE."), match=anonymous,

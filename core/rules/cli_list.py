@@ -41,6 +41,10 @@ def _defaults_text(d: dict) -> str:
             v = f"{v:g}m"
         elif k == "threshold" and isinstance(v, int) and v >= 1 << 30:
             v = f"{v / (1 << 30):g}GiB"
+        elif k == "object_cap" and isinstance(v, int) and v >= 1 << 20:
+            v = f"{v / (1 << 20):g}MiB"
+        elif isinstance(v, bool):
+            v = "true" if v else "false"
         parts.append(f"{k}={v}")
     return " ".join(parts)
 

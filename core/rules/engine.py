@@ -3,10 +3,15 @@
 Dispatch: rules are indexed once per distinct operation string (``REST.GET.OBJECT`` or a
 CloudTrail eventName) into gate groups, so an event only visits the rules that can match its
 operation; per event the engine then does a handful of inline field tests (status >= 400, no
-requester, no TLS, SigV2, a cached user-agent verdict). Rules that look for text in a key, URI or
-user agent declare *prefilter literals*: :meth:`RuleEngine.process_batch` lower-cases the batch's
-values joined into one string and finds each literal with C string search, so the rule's Python
-``match`` runs only for the few events that contain one.
+requester, no TLS, SigV2). Rules that look for text in a key, URI or user agent declare *prefilter
+literals*: :meth:`RuleEngine.process_batch` joins the batch's values not seen before into one UTF-8
+string with ASCII letters lower-cased and finds each literal with C ``bytes.find`` (verdicts are
+cached per distinct value), so the rule's Python ``match`` runs only for the few events that
+contain one. User-agent rules get a verdict per distinct user agent, per batch.
+
+Noise suppression (see docs/rules.md): rules with ``params["min_error_share"]`` fire only when
+their matches are that share of the group's requests in the window; the engine counts requests per
+actor and per (bucket, actor) with C-level ``Counter`` updates per batch.
 
 Windows are kept per rule and group key in event time (``ev.ts``), because log objects arrive hours
 late and out of order. A key's window is a few *segments*, each a span of event time no longer than
@@ -21,9 +26,10 @@ when event time (the newest ``ts`` seen by the engine) passes ``first_seen + ded
 """
 from __future__ import annotations
 
+import gc
 import heapq
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, deque
 from itertools import accumulate, compress, repeat
 from operator import is_, itemgetter
 from typing import Any, Iterable
@@ -41,6 +47,8 @@ MAX_SEGMENTS = 8            # per rule and key: the current span plus late log o
 IDLE_SECONDS = 6 * 3600     # event time after which an untouched window segment is dropped
 SWEEP_EVERY = 3600          # event-time seconds between sweeps of idle windows
 SEP = "\n"
+PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
+PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
 REQ_SPAN = 120              # seconds of event time one request-count record spans at most
 REQ_CHUNK = 250             # events per request count when a batch spans more than REQ_SPAN
 _BUCKET, _REQUESTER, _IP, _TS, _KEY, _URI, _UA = (
@@ -117,17 +125,14 @@ class Joined:
             if p == -1:
                 continue
             if ends is None:  # only batches with a hit pay for the index (byte offset past each SEP)
-                ends = self._ends = list(accumulate(len(part) + 1 for part in low.split(b"\n")))
+                # (from each value's own length: a value may itself contain a newline)
+                ends = self._ends = list(accumulate(len(v.encode("utf-8", "surrogatepass")) + 1
+                                                    for v in self.values))
             while p != -1:
                 i = bisect_right(ends, p)
                 found.add(i)
                 p = find(b, ends[i])
         return found
-
-
-def candidates(values: list[str], literals: Iterable[str]) -> set[int]:
-    """Indexes of the values whose lower-cased text contains one of ``literals`` (lower-case)."""
-    return Joined(values).find(literals)
 
 
 class RuleEngine:
@@ -156,21 +161,24 @@ class RuleEngine:
             rule.windows = {}   # group key -> list of _Window segments
             rule.is_window = rule.mode == "window" and (rule.threshold > 1 or rule.distinct is not None)
             rule.min_share = float(rule.params.get("min_error_share") or 0) if rule.is_window else 0.0
+            rule.pending = []   # this batch's events that passed the rule's gate
         self.active = [r for r in self.rules if r.enabled and not r.inert]
-        # Request counts for rules with min_error_share, kept only for actors with such errors
-        # ("watched"): actor -> [(lo_ts, hi_ts, n), ...]
-        self._share = any(r.min_share for r in self.active)
-        self._reqs: dict[Any, list] = {}
-        self._watch: dict[Any, float] = {}      # actor -> event time of its last error match
-        self._batch_counts: list = []           # the current batch: [(lo_ts, hi_ts, Counter), ...]
+        # Request counts per actor for rules with min_error_share: (lo_ts, hi_ts, Counter) per batch
+        # (or piece of one), kept for twice the longest such window plus 10 minutes of event time
+        share = [r for r in self.active if r.min_share]
+        self._share = bool(share)
+        self._req_keep = max((r.window for r in share), default=0) * 120 + 600
+        self._req_chunks: deque = deque()
         self._requests_seen = 0
         self._ua_rules = tuple(r for r in self.active if r.gate == "ua")
         self._ua_cache: dict[str, tuple] = {}
+        self._ua_bad: set[str] = set()          # user agents with a non-empty verdict
         pf: dict[str, list] = {}
         for r in self.active:
             if r.prefilter is not None:
                 pf.setdefault(r.prefilter[0], []).append(r)
         self._pf = list(pf.items())
+        self._pf_cache: dict[str, tuple[dict, set]] = {}
         self._ops: dict[str | None, tuple] = {}
         self._by_id = {r.id: r for r in self.rules}
         self._all: list[Finding] = []
@@ -189,22 +197,46 @@ class RuleEngine:
         pf: list[Rule] = []
         for rule in self.active:
             if rule.ops is None or rule.ops(op or "", actions, is_object):
-                (pf if rule.prefilter is not None else groups[_G[rule.gate]]).append(rule)
-        d = tuple(tuple(g) for g in groups) + (frozenset(pf),)
+                # prefiltered and user-agent rules: their candidates are found per batch
+                (pf if rule.prefilter is not None or rule.gate == "ua" else groups[_G[rule.gate]]).append(rule)
+        # each group holds the bound ``append`` of its rules' pending lists (filled per batch)
+        d = tuple(tuple(r.pending.append for r in g) for g in groups) + (frozenset(pf),)
         if len(self._ops) < 20_000:
             self._ops[op] = d
         return d
 
     def _prefilter(self, events: list) -> dict[int, list]:
-        """Event index -> prefiltered rules whose literals occur in that event (any operation)."""
+        """Event index -> prefiltered rules whose literals occur in that event (any operation).
+
+        Verdicts are cached per distinct value (keys and URIs repeat: hot objects), so a batch only
+        searches the values it has not seen before; the cache is bounded (PF_CACHE values)."""
         out: dict[int, list] = {}
         for field, rules in self._pf:
-            joined = Joined(field_values(field, events))
-            for rule in rules:
-                lits = rule.prefilter[1]
-                hits = range(len(events)) if lits is None else joined.find(lits)
-                for i in hits:
-                    out.setdefault(i, []).append(rule)
+            values = field_values(field, events)
+            every = [r for r in rules if r.prefilter[1] is None]
+            for i in range(len(values)) if every else ():
+                out.setdefault(i, []).extend(every)
+            lit_rules = [r for r in rules if r.prefilter[1] is not None]
+            if not lit_rules:
+                continue
+            cache, hot = self._pf_cache.setdefault(field, ({}, set()))
+            uniq = set(values)
+            if len(cache) > PF_CACHE:
+                cache.clear()
+                hot.clear()
+            misses = list(uniq.difference(cache))
+            if misses:
+                joined = Joined(misses)
+                verdict: dict[str, list] = {}
+                for rule in lit_rules:
+                    for j in joined.find(rule.prefilter[1]):
+                        verdict.setdefault(misses[j], []).append(rule)
+                cache.update(dict.fromkeys([v for v in misses if len(v) <= PF_CACHE_LEN], ()))
+                for v, rs in verdict.items():
+                    cache[v] = tuple(rs)
+                    hot.add(v)
+            for v in hot.intersection(uniq):
+                _add_at(values, v, cache[v], out)
         return out
 
     def process(self, ev) -> list[Finding]:
@@ -212,119 +244,136 @@ class RuleEngine:
         return self.process_batch((ev,))
 
     def process_batch(self, events: Iterable) -> list[Finding]:
-        """Findings created or updated by these events (each once, in order of first touch)."""
+        """Findings created or updated by these events (each once, in order of first touch).
+
+        The cyclic garbage collector is paused for the batch (the engine makes no reference cycles;
+        a batch allocates many small tuples, and with tens of thousands of findings alive the
+        collector's full passes cost more than the rules): one collection pass per batch at most."""
         if not isinstance(events, (list, tuple)):
             events = list(events)
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return self._process_batch(events)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _process_batch(self, events) -> list[Finding]:
         touched: dict[Finding, None] = {}
-        if self._share and events:
-            self._count_requests(events)
-        cands = self._prefilter(events) if self._pf else {}
-        ops = self._ops
-        ua_cache = self._ua_cache
-        ev_ = self._eval
+        times = [t for t in map(_TS, events) if t is not None]
+        if times:
+            newest = max(times)
+            if newest > self.watermark:
+                self.watermark = newest
         wm = self.watermark
-        for i, ev in enumerate(events):
-            d = ops.get(ev.operation)
-            if d is None:
-                d = self._build(ev.operation)
-            ts = ev.ts
-            if ts is not None and ts > wm:
-                wm = self.watermark = ts
-            op_r, err_r, anon_r, notls_r, sig_r, ua_r, all_r, pf_r = d
-            if op_r:
-                ev_(op_r, ev, touched)
-            if err_r:
-                st = ev.http_status
-                if st is not None and st >= 400:
-                    ev_(err_r, ev, touched)
-            if anon_r and ev.requester is None:
-                ev_(anon_r, ev, touched)
-            if notls_r and ev.tls_version is None and ev.detail is None:
-                ev_(notls_r, ev, touched)
-            if sig_r and ev.signature_version == "SigV2":
-                ev_(sig_r, ev, touched)
-            if ua_r:
-                ua = ev.user_agent
-                if ua is not None:
-                    hit = ua_cache.get(ua)
-                    if hit is None:
-                        hit = self._ua_verdict(ua)
-                    if hit:
-                        ev_([r for r in hit if r in ua_r], ev, touched)
-            if all_r:
-                ev_(all_r, ev, touched)
-            if pf_r:
-                rs = cands.get(i)
-                if rs is not None:
-                    ev_([r for r in rs if r in pf_r], ev, touched)
+        if self._share and events:
+            self._count_requests(events, times)
+        cands = self._prefilter(events) if self._pf else {}
+        if self._ua_rules:
+            self._ua_candidates(events, cands)
+        ops = self._ops
+        try:
+            for i, ev in enumerate(events):
+                d = ops.get(ev.operation)
+                if d is None:
+                    d = self._build(ev.operation)
+                op_r, err_r, anon_r, notls_r, sig_r, _, all_r, pf_r = d
+                for add in op_r:
+                    add(ev)
+                if err_r:
+                    st = ev.http_status
+                    if st is not None and st >= 400:
+                        for add in err_r:
+                            add(ev)
+                if anon_r and ev.requester is None:
+                    for add in anon_r:
+                        add(ev)
+                if notls_r and ev.tls_version is None and ev.detail is None:
+                    for add in notls_r:
+                        add(ev)
+                if sig_r and ev.signature_version == "SigV2":
+                    for add in sig_r:
+                        add(ev)
+                for add in all_r:
+                    add(ev)
+                if pf_r and cands:
+                    rs = cands.get(i)
+                    if rs is not None:
+                        for r in rs:
+                            if r in pf_r:
+                                r.pending.append(ev)
+            for rule in self.active:  # then rule by rule, over the events that passed its gate
+                if rule.pending:
+                    self._eval(rule, rule.pending, touched)
+        finally:
+            for rule in self.active:
+                rule.pending.clear()
         if self._next_sweep is None:
             self._next_sweep = wm + SWEEP_EVERY
         elif wm >= self._next_sweep:
             self._sweep()
         return list(touched)
 
-    def _count_requests(self, events) -> None:
-        """Count this batch's requests per actor (C-level ``Counter``), in pieces of REQ_CHUNK events
-        when the batch spans more than REQ_SPAN seconds; record them for watched actors."""
-        times = [t for t in map(_TS, events) if t is not None]
+    def _count_requests(self, events, times: list) -> None:
+        """Count this batch's requests per actor and per (bucket, actor), the group keys of the error
+        rules (C-level ``Counter``; pieces of REQ_CHUNK events when the batch spans more than
+        REQ_SPAN seconds) and keep the counts for ``_req_keep`` seconds of event time."""
         wm = self.watermark
         if times and max(times) - min(times) > REQ_SPAN and len(events) > REQ_CHUNK:
             pieces = [events[i:i + REQ_CHUNK] for i in range(0, len(events), REQ_CHUNK)]
         else:
             pieces = [events]
-        chunks = []
-        watch = self._watch
+        chunks = self._req_chunks
         for piece in pieces:
             ts = times if len(pieces) == 1 else [t for t in map(_TS, piece) if t is not None]
             lo, hi = (min(ts), max(ts)) if ts else (wm, wm)
             reqs = list(map(_REQUESTER, piece))
+            buckets = list(map(_BUCKET, piece))
             c = Counter(reqs)
+            c.update(zip(buckets, reqs))
             if c.pop(None, 0):  # anonymous requests: the actor is the remote IP
-                c.update(compress(map(_IP, piece), map(is_, reqs, repeat(None))))
+                ips = list(compress(map(_IP, piece), map(is_, reqs, repeat(None))))
+                c.update(ips)
+                c.update(zip(compress(buckets, map(is_, reqs, repeat(None))), ips))
             chunks.append((lo, hi, c))
-            if watch:
-                for actor in c.keys() & watch.keys():
-                    self._record(actor, lo, hi, c[actor])
-        self._batch_counts = chunks
+        horizon = max(self.watermark, max(times) if times else wm) - self._req_keep
+        while chunks and chunks[0][1] < horizon:
+            chunks.popleft()
 
-    def _record(self, actor, lo, hi, n) -> None:
-        recs = self._reqs.get(actor)
-        if recs is None:
-            self._reqs[actor] = [(lo, hi, n)]
-            return
-        last = recs[-1]
-        a, b = min(last[0], lo), max(last[1], hi)
-        if b - a <= REQ_SPAN:
-            recs[-1] = (a, b, last[2] + n)
-        else:
-            recs.append((lo, hi, n))
+    def _requests(self, key, start, end) -> int:
+        """Requests of an actor or a (bucket, actor) with event time in [start, end] (at the
+        granularity of the counts; 0 once they are older than ``_req_keep``)."""
+        return sum(c.get(key, 0) for lo, hi, c in self._req_chunks if hi >= start and lo <= end)
 
-    def _watch_actor(self, actor, ts) -> None:
-        """Count an actor's requests from now on (and those of the current batch)."""
-        last = self._watch.get(actor)
-        if last is None:
-            for lo, hi, c in self._batch_counts:
-                n = c.get(actor)
-                if n:
-                    self._record(actor, lo, hi, n)
-        if last is None or ts > last:
-            self._watch[actor] = ts
+    def _ua_candidates(self, events, out: dict[int, list]) -> None:
+        """Add the user-agent rules matching each event's user agent (verdict cached per distinct
+        user agent; a batch without a flagged one costs two set operations)."""
+        uas = list(map(_UA, events))
+        uniq = set(uas)
+        uniq.discard(None)
+        cache, bad = self._ua_cache, self._ua_bad
+        if len(cache) > 50_000:
+            cache.clear()
+            bad.clear()
+        for ua in uniq.difference(cache):
+            hit = tuple(r for r in self._ua_rules if r.ua_test(ua))
+            cache[ua] = hit
+            if hit:
+                bad.add(ua)
+        for ua in bad.intersection(uniq):
+            _add_at(uas, ua, cache[ua], out)
 
-    def _requests(self, actor, start, end) -> int:
-        """Requests of a watched actor with event time in [start, end] (record granularity)."""
-        return sum(n for lo, hi, n in self._reqs.get(actor, ()) if hi >= start and lo <= end)
-
-    def _ua_verdict(self, ua: str) -> tuple:
-        hit = tuple(r for r in self._ua_rules if r.ua_test(ua))
-        if len(self._ua_cache) > 50_000:
-            self._ua_cache.clear()
-        self._ua_cache[ua] = hit
-        return hit
-
-    def _eval(self, rules, ev, touched: dict) -> None:
-        for rule in rules:
+    def _eval(self, rule: Rule, evs: list, touched: dict) -> None:
+        match = rule.match
+        group = rule.group
+        open_get = rule.open.get
+        is_window = rule.is_window
+        wm = self.watermark
+        for ev in evs:
             try:
-                hit = rule.match(ev)
+                hit = match(ev)
             except Exception as exc:  # a built-in rule bug must not stop the stream
                 if rule.id not in self._failed:
                     self._failed.add(rule.id)
@@ -332,11 +381,11 @@ class RuleEngine:
                 continue
             if hit is None:
                 continue
-            key = rule.group(ev)
-            f = rule.open.get(key)
+            key = group(ev)
+            f = open_get(key)
             ts = ev.ts
             if ts is None:
-                ts = self.watermark
+                ts = wm
             if f is not None and ts <= f.close_ts:
                 # Hot path: one more evidence event for an open finding.
                 f.count += 1
@@ -347,11 +396,16 @@ class RuleEngine:
                     self._reschedule(rule, f)
                 if len(f.event_refs) < MAX_REFS:
                     f.event_refs.append((ev.log_object, ev.log_line))
-                    if len(f.samples) < MAX_SAMPLES:
-                        f.samples.append(sample_of(ev))
+                    if len(f.evidence) < MAX_SAMPLES:
+                        f.evidence.append(sample_of(ev))
                 if hit is not ONE:
                     self._extra(rule, f, ev, hit)
                 touched[f] = None
+                continue
+            if f is None and is_window:  # the common case of a windowed rule: just count
+                entries = self._window_add(rule, key, ts, ev, hit)
+                if entries is not None:
+                    touched[self._fire(rule, key, ev, hit, entries)] = None
                 continue
             f = self._hit(rule, key, f, ev, ts, hit)
             if f is not None:
@@ -365,23 +419,25 @@ class RuleEngine:
             del rule.open[key]
         if rule.is_window:
             entries = self._window_add(rule, key, ts, ev, hit)
-            if entries is None:
-                return None
-            first = entries[0]
-            f = self._new(rule, key, first[3], first[0])
-            for entry in entries:
-                e_ev = entry[3]
-                f.add(e_ev, entry[0])
-                self._extra(rule, f, e_ev, hit if e_ev is ev else (entry[1], entry[2], None, None))
-            f.details["window_minutes"] = rule.window
-            if rule.min_share:
-                f.details["requests"] = self._requests_seen
-            self._reschedule(rule, f)
-            return f
+            return None if entries is None else self._fire(rule, key, ev, hit, entries)
         f = self._new(rule, key, ev, ts)
         f.add(ev, ts)
         if hit is not ONE:
             self._extra(rule, f, ev, hit)
+        return f
+
+    def _fire(self, rule: Rule, key, ev, hit, entries: list[tuple]) -> Finding:
+        """A new finding of a windowed rule from the window's evidence entries."""
+        first = entries[0]
+        f = self._new(rule, key, first[3], first[0])
+        for entry in entries:
+            e_ev = entry[3]
+            f.add(e_ev, entry[0])
+            self._extra(rule, f, e_ev, hit if e_ev is ev else (entry[1], entry[2], None, None))
+        f.details["window_minutes"] = rule.window
+        if rule.min_share:
+            f.details["requests"] = self._requests_seen
+        self._reschedule(rule, f)
         return f
 
     def _new(self, rule: Rule, key, ev, ts) -> Finding:
@@ -454,9 +510,6 @@ class RuleEngine:
 
     def _window_add(self, rule: Rule, key, ts, ev, hit) -> list[tuple] | None:
         """Add a hit to the key's window; the evidence entries when the threshold is reached."""
-        if rule.min_share:
-            actor = key[1] if isinstance(key, tuple) else key
-            self._watch_actor(actor, ts)
         segs = rule.windows.get(key)
         span = rule.window * 60
         if segs is None:
@@ -506,9 +559,9 @@ class RuleEngine:
                 win.need = rule.distinct - have
         if fire:
             if rule.min_share:
-                # errors must also be a real share of the actor's requests in the window: a steady
+                # errors must also be a real share of the group's requests in the window: a steady
                 # few-percent error rate of a busy application is not an actor probing
-                requests = max(self._requests(actor, win.newest - span, win.newest), win.total)
+                requests = max(self._requests(key, win.newest - span, win.newest), win.total)
                 if win.total < rule.min_share * requests:
                     return None
                 self._requests_seen = requests
@@ -529,12 +582,6 @@ class RuleEngine:
                     rule.windows[key] = segs
                 else:
                     del rule.windows[key]
-        for actor, last in list(self._watch.items()):
-            if last < horizon:
-                del self._watch[actor]
-                self._reqs.pop(actor, None)
-            elif actor in self._reqs:
-                self._reqs[actor] = [r for r in self._reqs[actor] if r[1] >= horizon] or [(horizon, horizon, 0)]
         self._next_sweep = self.watermark + SWEEP_EVERY
 
     def _close(self, f: Finding) -> None:
@@ -563,8 +610,7 @@ class RuleEngine:
                 self._close(f)
             rule.open.clear()
             rule.windows.clear()
-        self._reqs.clear()
-        self._watch.clear()
+        self._req_chunks.clear()
         self._heap.clear()
         out, self._closed = self._closed, []
         return out
@@ -572,6 +618,18 @@ class RuleEngine:
     def findings(self) -> list[Finding]:
         """Every finding so far, open and closed, in creation order."""
         return list(self._all)
+
+
+def _add_at(values: list, value, rules, out: dict[int, list]) -> None:
+    """``out[i] += rules`` for every index i where ``values[i] == value`` (C ``list.index``)."""
+    i = -1
+    index = values.index
+    try:
+        while True:
+            i = index(value, i + 1)
+            out.setdefault(i, []).extend(rules)
+    except ValueError:
+        pass
 
 
 def _ts(entry: tuple):

@@ -22,11 +22,12 @@ def actor_of(ev) -> str | None:
     return r if r is not None else ev.remote_ip
 
 
-def sample_of(ev) -> dict[str, Any]:
-    return {
-        "log_object": ev.log_object, "log_line": ev.log_line, "time": ev.time,
-        "action": ev.action or ev.operation, "key": ev.key, "http_status": ev.http_status,
-    }
+SAMPLE_FIELDS = ("log_object", "log_line", "time", "action", "key", "http_status")
+
+
+def sample_of(ev) -> tuple:
+    """The contract's sample of an event, as a compact tuple in SAMPLE_FIELDS order."""
+    return (ev.log_object, ev.log_line, ev.time, ev.action or ev.operation, ev.key, ev.http_status)
 
 
 class Finding:
@@ -37,7 +38,7 @@ class Finding:
     """
 
     __slots__ = ("rule_id", "severity", "title", "bucket", "requester", "remote_ip", "first_ts",
-                 "last_ts", "count", "samples", "event_refs", "details", "dedup_key", "closed",
+                 "last_ts", "count", "evidence", "event_refs", "details", "dedup_key", "closed",
                  "close_ts")
 
     def __init__(self, rule_id: str, severity: str, title: str, ev, dedup_key: Any, ts: int, close_ts: float):
@@ -49,7 +50,7 @@ class Finding:
         self.remote_ip = ev.remote_ip
         self.first_ts = self.last_ts = ts
         self.count = 0
-        self.samples: list[dict[str, Any]] = []
+        self.evidence: list[tuple] = []   # sample_of() the first MAX_SAMPLES evidence events
         self.event_refs: list[tuple[str, int]] = []
         self.details: dict[str, Any] = {}
         self.dedup_key = dedup_key
@@ -65,8 +66,13 @@ class Finding:
             self.first_ts = ts
         if len(self.event_refs) < MAX_REFS:
             self.event_refs.append((ev.log_object, ev.log_line))
-        if len(self.samples) < MAX_SAMPLES:
-            self.samples.append(sample_of(ev))
+            if len(self.evidence) < MAX_SAMPLES:
+                self.evidence.append(sample_of(ev))
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        """Up to MAX_SAMPLES evidence events in the contract's sample shape."""
+        return [dict(zip(SAMPLE_FIELDS, s)) for s in self.evidence]
 
     def raise_severity(self, severity: str) -> None:
         if SEVERITY_RANK[severity] > SEVERITY_RANK[self.severity]:
@@ -89,7 +95,7 @@ class Finding:
             "rule_id": self.rule_id, "severity": self.severity, "title": self.title,
             "bucket": self.bucket, "requester": self.requester, "remote_ip": self.remote_ip,
             "first_seen": self.first_seen, "last_seen": self.last_seen, "count": self.count,
-            "samples": list(self.samples), "details": dict(self.details),
+            "samples": self.samples, "details": dict(self.details),
         }
 
     def __repr__(self) -> str:
