@@ -82,9 +82,12 @@ def main() -> int:
     for label in ("C, block (ingest)", "C, reader (s3tail parse)"):
         w, c = results[label]
         print(f"\nratio {label} / pure: wall x{s.median(w) / pure_w:.2f}, cpu x{s.median(c) / pure_c:.2f}")
-    best = s.median(results["C, block (ingest)"][1])
-    print(f"target >= 300,000 lines/s in one process: {'met' if best >= 300_000 else 'NOT met'} "
-          f"(C block, cpu-time rate {best:,.0f})")
+    # The target is for parsing in one process: the `s3tail parse` path (reader + C parser),
+    # judged on its wall-clock median; the ingest block path is reported beside it.
+    for label in ("C, reader (s3tail parse)", "C, block (ingest)"):
+        rate = s.median(results[label][0])
+        print(f"target >= 300,000 lines/s in one process, {label}: "
+              f"{'met' if rate >= 300_000 else 'NOT met'} (wall median {rate:,.0f})")
     print(f"load average at end: {common.load()}")
     return 0
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -40,6 +41,9 @@ from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, Sta
 FLUSH_SECONDS = 0.25
 RATE_WINDOW = 5.0  # seconds the ingest rate is averaged over
 MAX_BATCH = 50_000
+# After a key press the ingest threads step aside this long, so the key is answered at once even
+# while thousands of events a second arrive (they share one interpreter lock with the UI).
+INPUT_PRIORITY_SECONDS = 0.15
 MALFORMED_KEPT = 10_000
 POSTURE_WAIT = 10.0  # seconds the live posture waits for the first events (to learn their buckets)
 POSTURE_MAX_BUCKETS = 50
@@ -123,6 +127,7 @@ class S3tailApp(App[int]):
         self._facets_version = -1
         self._ingest_gate = threading.Event()  # cleared while an export reads the store
         self._ingest_gate.set()
+        self._input_until = 0.0  # monotonic time until which ingest yields to a key press
         self.last_export: tuple[str, int] | None = None
         self._first_data = threading.Event()  # set by the first batch with events (posture waits)
         self._posture_buckets: list[str] = []
@@ -221,6 +226,19 @@ class S3tailApp(App[int]):
         self.theme = resolved
 
     # --- ingest ------------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._input_until = time.monotonic() + INPUT_PRIORITY_SECONDS
+        await super().on_event(event)
+
+    def _yield_to_input(self) -> None:
+        """Ingest threads: wait while a key press is being answered (bounded, never while stopping)."""
+        while not self._stop.is_set():
+            left = self._input_until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.02))
+
     def _start_ingest(self) -> None:
         q: queue.Queue = queue.Queue(maxsize=MAX_BATCH * 2)
         threading.Thread(target=self._produce, args=(q,), name="s3tail-source", daemon=True).start()
@@ -241,6 +259,8 @@ class S3tailApp(App[int]):
             else:
                 items = backend.iter_items(self.args, on_state=self._on_state, stop=self._stop)
             for item in items:
+                if self._input_until > time.monotonic():
+                    self._yield_to_input()
                 while True:
                     try:
                         q.put(item, timeout=0.2)
@@ -285,6 +305,7 @@ class S3tailApp(App[int]):
             now = time.monotonic()
             if not finished and now - last < FLUSH_SECONDS and len(events) < MAX_BATCH:
                 continue
+            self._yield_to_input()
             findings = None
             if rules is not None:
                 try:

@@ -1,0 +1,121 @@
+"""Key-press latency of the terminal app while events stream in (issues 6 and 7).
+
+A writer thread appends access-log lines to a file in a followed folder at ``--rate`` lines per second
+(default 20,000), while the app runs headless (Textual's ``run_test``) on that folder. Once rows flow,
+the bench presses tab keys (2, 1, 3, 1, 4, 1, ...) and times each one from the key event being posted (as
+the terminal driver posts it) until the app has switched to the tab asked for and refreshed the screen. It also prints the rate the app
+really ingested while the keys were pressed, so a slow ingest cannot pass for a fast UI.
+
+    python bench/tui_keys.py [--rate 20000] [--presses 30] [--warmup 3]
+
+Target: every key press answered within 100 ms while 20,000 events per second arrive.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+def writer(path: Path, lines: list[str], rate: int, stop: threading.Event, written: list[int]) -> None:
+    """Append ``rate`` lines a second in 20 slices, cycling over ``lines`` but stamped with the
+    current time (so rows arrive in time order, as a followed log does)."""
+    step = max(1, rate // 20)
+    parts = [(line[:line.index("[") + 1], line[line.index("]"):]) for line in lines]
+    i = 0
+    next_t = time.monotonic()
+    with path.open("a", encoding="utf-8") as fh:
+        while not stop.is_set():
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+            chunk = [head + stamp + tail for head, tail in (parts[(i + k) % len(parts)] for k in range(step))]
+            fh.write("\n".join(chunk) + "\n")
+            fh.flush()
+            i += step
+            written[0] += step
+            next_t += 1 / 20
+            time.sleep(max(0.0, next_t - time.monotonic()))
+
+
+async def measure(folder: Path, presses: int, warmup: float) -> dict[str, object]:
+    from textual.widgets import TabbedContent
+
+    from s3tail.tui.app import S3tailApp, prepare
+
+    args, config, results = prepare([str(folder)])
+    app = S3tailApp(args, config, results)
+    out: dict[str, object] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 30
+        while len(app.store) < 1000:
+            if time.monotonic() > deadline:
+                raise SystemExit("tui_keys: no rows reached the app within 30 s")
+            await pilot.pause(0.05)
+        await pilot.pause(warmup)
+        keys = [("2", "findings"), ("1", "requests"), ("3", "posture"), ("1", "requests"),
+                ("4", "stats"), ("1", "requests")]
+        lat: list[float] = []
+        rows0, t0 = len(app.store), time.monotonic()
+        for i in range(presses):
+            key, tab = keys[i % len(keys)]
+            start = time.perf_counter()
+            app.simulate_key(key)  # as the terminal driver posts it (the pilot adds waits of its own)
+            while app.query_one(TabbedContent).active != tab:
+                await asyncio.sleep(0.001)
+            shown = asyncio.get_running_loop().create_future()
+            app.call_after_refresh(shown.set_result, None)  # the screen refresh that shows the tab
+            await shown
+            lat.append(time.perf_counter() - start)
+            await asyncio.sleep(0.3)  # a person switching tabs does not type faster than this
+        out["latency_ms"] = [x * 1000 for x in lat]
+        out["ingest_rate"] = (len(app.store) - rows0) / (time.monotonic() - t0)
+        out["rows"] = len(app.store)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=int, default=20_000, help="lines per second appended (default 20000)")
+    ap.add_argument("--presses", type=int, default=30)
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of streaming before the first key")
+    a = ap.parse_args()
+    common.header("terminal app: key-press latency while events stream in",
+                  f"python bench/tui_keys.py --rate {a.rate} --presses {a.presses} --warmup {a.warmup}")
+    from s3tail.core.demo import DemoTraffic
+
+    lines = DemoTraffic(seed=3).lines(50_000, time.time() - 600)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log = folder / "access.log"
+        log.write_text("")
+        stop, written = threading.Event(), [0]
+        t = threading.Thread(target=writer, args=(log, lines, a.rate, stop, written), daemon=True)
+        t.start()
+        began = time.monotonic()
+        try:
+            res = asyncio.run(measure(folder, a.presses, a.warmup))
+        finally:
+            stop.set()
+            t.join()
+        wrote = written[0] / (time.monotonic() - began)
+    lat = res["latency_ms"]
+    lat_sorted = sorted(lat)
+    p95 = lat_sorted[max(0, int(len(lat_sorted) * 0.95) - 1)]
+    print(f"lines written: {wrote:,.0f}/s; rows ingested by the app while keys were pressed: "
+          f"{res['ingest_rate']:,.0f}/s; rows held at the end: {res['rows']:,}")
+    print(f"key press -> tab shown, ms: {common.spread(lat, '{:.1f}')}; p95 {p95:.1f}")
+    ok = max(lat) < 100 and res["ingest_rate"] >= 0.9 * a.rate
+    print(f"target every key < 100 ms at {a.rate:,} events/s: {'met' if ok else 'NOT met'}")
+    print(f"load average at end: {common.load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
