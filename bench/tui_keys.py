@@ -88,7 +88,10 @@ def main() -> int:
     a = ap.parse_args()
     common.header("terminal app: key-press latency while events stream in",
                   f"python bench/tui_keys.py --rate {a.rate} --presses {a.presses} --warmup {a.warmup}")
+    from s3tail.core.cli import tune_gc
     from s3tail.core.demo import DemoTraffic
+
+    tune_gc()  # as `s3tail` does when it starts
 
     lines = DemoTraffic(seed=3).lines(50_000, time.time() - 600)
     with tempfile.TemporaryDirectory() as tmp:

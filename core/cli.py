@@ -9,6 +9,7 @@ Exit codes (a contract): 0 success, 1 a condition the user asked to fail on (``-
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -55,8 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def tune_gc() -> None:
+    """Millions of short-lived events and few reference cycles: collect cycles far less often than
+    Python's default (every 700 allocations). Faster parsing, shorter pauses in the terminal app."""
+    gc.set_threshold(100_000, 50, 100)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    tune_gc()
     if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         # No subcommand: the terminal app (it parses its own options).
         from s3tail.core.applaunch import launch  # headless-safe: imports the TUI lazily

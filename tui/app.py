@@ -10,6 +10,7 @@ updates a second however fast events arrive.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import queue
 import sys
@@ -198,6 +199,9 @@ class S3tailApp(App[int]):
         self._auto_facets()
         self._focus(self.table)
         self.set_interval(1.0, self._tick)
+        # The widgets and modules loaded so far live as long as the app: keep them out of the cycle
+        # collector's full scans, which otherwise grow with everything the app has built.
+        self.call_after_refresh(gc.freeze)
         if not self._has_source:
             self.push_screen(StartScreen())
             return
