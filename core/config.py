@@ -52,9 +52,18 @@ def load_config(path: str | None) -> dict:
         path = default_config_path()
         if not os.path.isfile(path):
             return {}
+    document = read_toml(path)
+    try:
+        return validate_config(document)
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+
+
+def read_toml(path: str | os.PathLike) -> dict:
+    """The parsed TOML document at ``path``; a one-line :class:`ConfigError` when it cannot be read."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config {path}: no such file") from None
     except IsADirectoryError:
@@ -63,10 +72,6 @@ def load_config(path: str | None) -> dict:
         raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: not valid TOML ({exc})") from None
-    try:
-        return validate_config(document)
-    except ConfigError as exc:
-        raise ConfigError(f"config {path}: {exc}") from None
 
 
 def validate_config(doc: Any) -> dict:

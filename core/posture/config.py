@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
-from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError, default_config_path, read_toml
 from .checks import CHECKS
 from .model import PostureConfig, PostureError
 
@@ -23,26 +22,16 @@ KEYS = ("trusted_accounts", "enable", "disable")
 _TRUSTED = re.compile(r"^(\d{12}|[0-9a-f]{64})$")
 
 
-def default_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "s3tail" / "config.toml"
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> PostureConfig:
     """Read ``path``, or the default path when it exists (else the defaults)."""
     if path is None:
         path = default_config_path()
-        if not path.is_file():
+        if not os.path.isfile(path):
             return PostureConfig()
     try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise PostureError(f"config {path}: no such file") from None
-    except OSError as exc:
-        raise PostureError(f"config {path}: cannot read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PostureError(f"config {path}: not valid TOML ({exc})") from None
+        document = read_toml(path)
+    except ConfigError as exc:
+        raise PostureError(str(exc)) from None
     return config_from_table(document.get("posture", {}), str(path))
 
 
