@@ -42,6 +42,8 @@ from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, Sta
 FLUSH_SECONDS = 0.25
 RATE_WINDOW = 5.0  # seconds the ingest rate is averaged over
 MAX_BATCH = 50_000
+RULES_SLICE = 2500  # events per rules call: the consumer checks for a key press between slices
+APPEND_SLICE = 2500  # events per store append (~15 ms under the store lock)
 # After a key press the ingest threads step aside this long, so the key is answered at once even
 # while thousands of events a second arrive (they share one interpreter lock with the UI).
 INPUT_PRIORITY_SECONDS = 0.15
@@ -66,12 +68,17 @@ class UsageError(Exception):
 class IngestBatch(Message):
     """Posted by the consumer thread: what arrived since the last batch."""
 
-    def __init__(self, appended: backend.Appended | None, stats: Stats | None, malformed: list[Malformed],
-                 skipped: int, findings: list[Any] | None, states: dict[str, str], rate: float,
-                 error: str | None = None, done: bool = False) -> None:
+    def __init__(self, appended: backend.Appended | list[backend.Appended] | None, stats: Stats | None,
+                 malformed: list[Malformed], skipped: int, findings: list[Any] | None, states: dict[str, str],
+                 rate: float, error: str | None = None, done: bool = False) -> None:
         super().__init__()
-        self.appended, self.stats, self.malformed, self.skipped = appended, stats, malformed, skipped
-        self.events: list[Event] = appended.events if appended else []
+        # the store appends, in order (the consumer appends a batch in slices)
+        self.appends: list[backend.Appended] = (appended if isinstance(appended, list)
+                                                else [appended] if appended is not None else [])
+        self.appended = self.appends[-1] if self.appends else None
+        self.stats, self.malformed, self.skipped = stats, malformed, skipped
+        self.events: list[Event] = ([e for a in self.appends for e in a.events] if len(self.appends) > 1
+                                    else self.appends[0].events if self.appends else [])
         self.findings, self.states, self.rate = findings, states, rate
         self.error, self.done = error, done
 
@@ -313,19 +320,24 @@ class S3tailApp(App[int]):
             findings = None
             if rules is not None:
                 try:
-                    new = rules.process_batch(events) if events else []
+                    new = self._run_rules(rules, events)
                     if finished:
                         new = list(new or []) + list(rules.flush() or [])
                     if new or finished or self.batches == 0:
                         findings = list(rules.findings())
                 except Exception as exc:
                     error = error or f"rules error: {type(exc).__name__}: {exc}"
-            appended = stats = None
+            appended: list[backend.Appended] = []
+            stats = None
             if events:  # the costly store append happens here, off the UI thread
-                while not self._ingest_gate.wait(0.2):  # an export is reading the store
-                    if self._stop.is_set():
-                        return
-                appended = self.store.append(events)
+                # in slices: the UI thread, drawing the rows on screen, waits for the store lock
+                # one slice at most; a key press is answered between slices
+                for i in range(0, len(events), APPEND_SLICE):
+                    while not self._ingest_gate.wait(0.2):  # an export is reading the store
+                        if self._stop.is_set():
+                            return
+                    self._yield_to_input()
+                    appended.append(self.store.append(events[i:i + APPEND_SLICE]))
                 stats = Stats()
                 stats.add(events)
             recent.append((now, len(events)))
@@ -337,6 +349,14 @@ class S3tailApp(App[int]):
             events, malformed, skipped, last = [], [], 0, now
             if finished:
                 return
+
+    def _run_rules(self, rules: Any, events: list[Event]) -> list[Any]:
+        """The rules over ``events`` in slices, stepping aside for a key press between them."""
+        new: list[Any] = []
+        for i in range(0, len(events), RULES_SLICE):
+            self._yield_to_input()
+            new.extend(rules.process_batch(events[i:i + RULES_SLICE]) or [])
+        return new
 
     def on_ingest_batch(self, msg: IngestBatch) -> None:
         if not self._alive():
@@ -353,8 +373,8 @@ class S3tailApp(App[int]):
             self._first_data.set()
         if msg.done:
             self._first_data.set()
-        if msg.appended is not None:
-            self.table.apply_appended(msg.appended)
+        for appended in msg.appends:
+            self.table.apply_appended(appended)
         if msg.stats is not None:
             self.stats.merge(msg.stats)
         if msg.malformed:
@@ -362,9 +382,7 @@ class S3tailApp(App[int]):
             self.malformed_total += len(msg.malformed)
         self.skipped_total += msg.skipped
         if msg.findings is not None:
-            self.findings = msg.findings
-            if self._active_tab() == "findings":
-                self.q(FindingsView).show_findings(self.findings)
+            self.findings = msg.findings  # shown by the tab switch and the 1 s tick (a full redraw)
         self.states.update(msg.states)
         self.rate = msg.rate
         if msg.error:
@@ -464,13 +482,18 @@ class S3tailApp(App[int]):
             self._focus(self.table)
         elif name == "findings":
             view = self.q(FindingsView)
-            view.show_findings(self.findings)
             self._focus(view)
+            # The tab shows at once (as last drawn); the rows catch up right after that frame.
+            self.call_after_refresh(self._show_findings)
         elif name == "posture":
             self._focus(self.q("#posture-table"))
         elif name == "stats":
             self.q(StatsView).show_stats(self.stats)
             self._focus(self.q(StatsView))
+
+    def _show_findings(self) -> None:
+        if self._alive() and self._active_tab() == "findings":
+            self.q(FindingsView).show_findings(self.findings)
 
     def action_filter(self) -> None:
         self.action_tab("requests")

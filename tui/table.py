@@ -303,7 +303,20 @@ class RequestsTable(ScrollView, can_focus=True):
         return self.model.position(min(self.cursor, self.row_count - 1))
 
     def _sync_size(self) -> None:
-        self.virtual_size = Size(self._width or self.size.width, self.row_count + 1)
+        size = Size(self._width or self.size.width, self.row_count + 1)
+        old = self.virtual_size
+        if size == old:
+            return
+        height = self.container_size.height
+        if (self.is_mounted and size.width == old.width and self.show_vertical_scrollbar
+                and old.height > height and size.height > height):
+            # Rows added while the scrollbar stays: no screen layout (a full reflow and repaint,
+            # 4 times a second while events stream in), just the scrollbar and this widget.
+            self.set_reactive(RequestsTable.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
+            return
+        self.virtual_size = size
 
     # --- follow ------------------------------------------------------------------------------
     def set_follow(self, follow: bool) -> None:

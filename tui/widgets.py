@@ -10,7 +10,9 @@ from typing import Any
 
 import humanize
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, OptionList, Sparkline, Static
@@ -66,7 +68,12 @@ class StatusBar(Static):
         parts += [f"{malformed:,} malformed (m)" if malformed else "0 malformed",
                   f"{findings:,} findings", f"{rate:,.0f}/s",
                   "  ".join(visible(state) for state in states.values()) or "no source"]
-        self.update(Text(" │ ".join(parts), no_wrap=True, overflow="ellipsis"))
+        text = Text(" │ ".join(parts), no_wrap=True, overflow="ellipsis")
+        if text.plain != self._status_text:
+            self._status_text = text.plain
+            self.update(text, layout=False)  # one line, always: no screen layout per batch
+
+    _status_text = ""
 
 
 class KeyHints(Static):
@@ -169,6 +176,42 @@ class FindingsView(DataTable):
 
     def on_mount(self) -> None:
         self.add_columns("sev", "rule", "count", "last seen", "who", "bucket", "title")
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """Keep DataTable's rendered lines on a resize: its handler drops them all (every switch
+        to tab 2 resizes the hidden table twice), making the tab switch redraw every cell. Rows are
+        rendered at their columns' widths, and the line cache already keys on the widget width."""
+        event.prevent_default()
+
+    _CACHES = ("_row_render_cache", "_cell_render_cache", "_row_renderable_cache", "_line_cache")
+    _style_key: Any = None
+    _KEPT_STYLES = 3
+
+    def notify_style_update(self) -> None:
+        """DataTable drops every rendered cell on any CSS update. Switching to the tab is two (the
+        pane shown, the table focused): its styles are then as when it was last drawn, so keep the
+        rendered cells per styles key (focused or not...) and take them back when the key recurs."""
+        kept = {name: getattr(self, name) for name in self._CACHES}
+        for name, cache in kept.items():
+            setattr(self, name, LRUCache(cache.maxsize))  # the ones DataTable clears
+        super().notify_style_update()
+        if not hasattr(self, "_by_style"):
+            self._by_style: dict[Any, dict[str, Any]] = {}
+        self._by_style[self._style_key] = kept
+        self._style_key = key = self._styles_key()
+        again = self._by_style.pop(key, None)
+        if again is not None:
+            for name, cache in again.items():
+                setattr(self, name, cache)
+        while len(self._by_style) > self._KEPT_STYLES:
+            self._by_style.pop(next(iter(self._by_style)))
+
+    def _styles_key(self) -> Any:
+        try:
+            return (self.rich_style, self.get_pseudo_class_state(),
+                    tuple(self.get_component_rich_style(c, partial=True) for c in sorted(self.COMPONENT_CLASSES)))
+        except Exception:  # not mounted yet: no styles to compare
+            return object()
 
     def show_findings(self, findings: list[Any]) -> None:
         ordered = sorted(findings, key=lambda f: (-SEVERITY_RANK.get(str(f.severity), 0), str(f.rule_id),
