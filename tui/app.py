@@ -77,10 +77,13 @@ class IngestBatch(Message):
                                                 else [appended] if appended is not None else [])
         self.appended = self.appends[-1] if self.appends else None
         self.stats, self.malformed, self.skipped = stats, malformed, skipped
-        self.events: list[Event] = ([e for a in self.appends for e in a.events] if len(self.appends) > 1
-                                    else self.appends[0].events if self.appends else [])
         self.findings, self.states, self.rate = findings, states, rate
         self.error, self.done = error, done
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event of the batch (built on demand: only the first batch's buckets are read)."""
+        return [e for a in self.appends for e in a.events]
 
 
 class PostureLoaded(Message):
@@ -368,7 +371,7 @@ class S3tailApp(App[int]):
 
     def _apply(self, msg: IngestBatch) -> None:
         self.batches += 1
-        if msg.events and not self._first_data.is_set():
+        if not self._first_data.is_set() and msg.appends:
             self._posture_buckets = sorted({e.bucket for e in msg.events if e.bucket})
             self._first_data.set()
         if msg.done:
