@@ -18,7 +18,7 @@ import os
 import pickle
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from . import access_log, reader
 from .event import Event, Malformed, MalformedError
@@ -213,6 +213,99 @@ def iter_items(sources: Iterable[str], **kw) -> Iterator[Item]:
         yield from batch
 
 
+# ---- column batches: the fast path of the store and the rules ----
+
+def _block_reader():
+    """``colblock.from_block`` when the columnar C scanner is importable, else None."""
+    try:
+        from . import colblock
+    except ImportError:
+        return None
+    return colblock.from_block
+
+
+def iter_column_batches(sources: Iterable[str], dicts: Any = None, *, redact: bool = True,
+                        block: int = BLOCK_BYTES, batch_items: int = 10_000) -> Iterator[Any]:
+    """:class:`~s3tail.core.columns.ColumnBatch` es of ``sources`` in reader order (the same events,
+    Malformed and Skipped items as :func:`s3tail.core.reader.iter_sources`, the non-events in each
+    batch's ``others``). Plain access-log files are read in blocks of ``block`` bytes by the C
+    scanner; anything else (gzip, CloudTrail, stdin, no C extension, ``redact=False``) goes through
+    the reader and :func:`~s3tail.core.columns.from_events`."""
+    from .columns import Dicts, from_events
+
+    dicts = Dicts() if dicts is None else dicts
+    from_block = _block_reader() if redact else None
+    for path in reader.expand_sources(sources):
+        if from_block is not None and path != "-" and _is_plain_access(_head(path)):
+            with open(path, "rb") as fh:
+                line, offset = 1, 0
+                while True:
+                    data = fh.read(block)
+                    if not data:
+                        break
+                    if not data.endswith(b"\n"):
+                        data += fh.readline()
+                    yield from_block(data, path, line, offset, dicts)
+                    line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    offset += len(data)
+            continue
+        items: list[Item] = []
+        for item in reader.iter_path(path, redact=redact):
+            items.append(item)
+            if len(items) >= batch_items:
+                yield from_events(items, dicts)
+                items = []
+        if items:
+            yield from_events(items, dicts)
+
+
+def column_batches(items: list, dicts: Any, max_rows: int = 10_000) -> list:
+    """Column batches of a list of items (Event, Malformed, Skipped, RawBlock) in order: each
+    RawBlock by the C scanner (parsed like the reader where it is not built), runs of other items by
+    :func:`~s3tail.core.columns.from_events` in batches of at most ``max_rows`` events."""
+    from .columns import from_events
+    from .reader import RawBlock
+
+    from_block = _block_reader()
+    out: list = []
+    run: list = []
+    n_events = 0
+
+    def close_run() -> None:
+        nonlocal run, n_events
+        if run:
+            out.append(from_events(run, dicts))
+            run, n_events = [], 0
+
+    for item in items:
+        if type(item) is RawBlock:
+            close_run()
+            if from_block is not None:
+                out.append(from_block(item.data, item.log_object, item.first_line, item.first_offset, dicts))
+            else:
+                out.append(from_events(item.items(), dicts))
+            continue
+        run.append(item)
+        if type(item) is Event:
+            n_events += 1
+            if n_events >= max_rows:
+                close_run()
+    close_run()
+    return out
+
+
+def feed_rules(engine: Any, batch: Any) -> list:
+    """Findings created or updated by a column batch (the engine's column path when it has one)."""
+    fn = getattr(engine, "process_columns", None)
+    return fn(batch) if fn is not None else engine.process_batch(batch.events())
+
+
+def feed_store(store: Any, batch: Any) -> Any:
+    """Append a column batch to a store (its column path when it has one)."""
+    fn = getattr(store, "append_columns", None)
+    return fn(batch) if fn is not None else store.append_batch(batch.events())
+
+
 # ---- read, parse, rules and store: the stages on two cores ----
 
 class IngestResult:
@@ -233,8 +326,8 @@ def _run_rules(paths: list[str], config: dict | None, user_rules_dir: str | None
     from .rules import RuleEngine
 
     engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
-    for batch in _serial(paths, redact, BLOCK_BYTES):
-        engine.process_batch([i for i in batch if type(i) is Event])
+    for batch in iter_column_batches(paths, redact=redact):
+        feed_rules(engine, batch)
     engine.flush()
     return engine.findings()
 
@@ -280,18 +373,16 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
 
         engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
     try:
-        for batch in _serial(paths, redact, BLOCK_BYTES):
-            evs = [i for i in batch if type(i) is Event]
-            if len(evs) != len(batch):
-                for i in batch:
-                    if type(i) is Malformed:
-                        malformed.append(i)
-                    elif type(i) is not Event:
-                        skipped += 1
-            events += len(evs)
+        for batch in iter_column_batches(paths, redact=redact):
+            for i in batch.others:
+                if type(i) is Malformed:
+                    malformed.append(i)
+                else:
+                    skipped += 1
+            events += batch.n
             if engine is not None:
-                engine.process_batch(evs)
-            store.append_batch(evs)
+                feed_rules(engine, batch)
+            feed_store(store, batch)
         if engine is not None:
             engine.flush()
             findings = engine.findings()

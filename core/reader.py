@@ -20,6 +20,45 @@ GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 
 
+class RawBlock:
+    """Complete access-log lines, not parsed yet: what sources in *block mode* hand out, for the
+    columnar scanner (``s3tail.core.colblock.from_block``) to read in one call. ``lines`` is the number
+    of lines (each one becomes an Event or a Malformed, as :func:`iter_access_lines` reads them)."""
+
+    __slots__ = ("data", "log_object", "first_line", "first_offset", "lines")
+
+    def __init__(self, data: bytes, log_object: str, first_line: int = 1, first_offset: int = 0):
+        self.data, self.log_object = data, log_object
+        self.first_line, self.first_offset = first_line, first_offset
+        self.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+    def items(self, redact: bool = True) -> list[Item]:
+        """The block parsed as the reader parses it."""
+        return list(iter_access_lines(split_lines(self.data), self.log_object, redact=redact,
+                                      first_line=self.first_line, first_offset=self.first_offset))
+
+    def __repr__(self) -> str:
+        return f"RawBlock({self.log_object}:{self.first_line}+{self.lines})"
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines of ``data`` split at ``\\n`` only, each keeping its newline (the last may have none)."""
+    parts = data.split(b"\n")
+    lines = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def count_items(items: list) -> int:
+    """Items in a list, a RawBlock counting its lines."""
+    n = len(items)
+    for item in items:
+        if type(item) is RawBlock:
+            n += item.lines - 1
+    return n
+
+
 class SourceError(Exception):
     """A source that cannot be read at all (missing path, permission denied): a usage/IO error."""
 

@@ -64,6 +64,7 @@ import numpy as np
 
 from . import access_log, cloudtrail
 from .event import ALL_FIELDS, CONTRACT_FIELDS, FIELD_INDEX, Event, Malformed, Skipped, make_event
+from .columns import hashable as _hashable
 from .filter import Filter, event_value
 from .redact import redact_uri
 
@@ -249,10 +250,6 @@ def _who(requester: Any, principal_name: Any, session_name: Any) -> Any:
     return session_name or principal_name or requester
 
 
-def _hashable(v: Any) -> Any:
-    return v if isinstance(v, (str, int, float, type(None))) else str(v)
-
-
 class _Spill:
     """Append-only segment files (unlinked at creation) holding raw text for rows not readable from disk."""
 
@@ -364,6 +361,7 @@ class EventStore:
         self._objects: dict[int, tuple | None] = {}  # log_object code -> (dev, ino, abspath) of a plain file
         self._files: dict[int, Any] = {}
         self._tables: dict[tuple[int, str], tuple[Any, int, np.ndarray]] = {}
+        self._remaps: dict[tuple[int, str], tuple[Any, int, np.ndarray]] = {}
 
     # -- size ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -436,6 +434,94 @@ class EventStore:
         if self.layout != start_layout:
             return None
         return np.arange(start_len, len(self), dtype=np.int64)
+
+    def append_columns(self, batch: Any) -> np.ndarray | None:
+        """Append a :class:`~s3tail.core.columns.ColumnBatch` (same result as ``append_batch`` of its
+        events, without an Event per row when the batch is a block of access-log lines); returns what
+        :meth:`append_batch` returns."""
+        start_len, start_layout = len(self), self.layout
+        if batch.n:
+            self._append_block(batch)
+        self._evict()
+        self.version += 1
+        if self.layout != start_layout:
+            return None
+        return np.arange(start_len, len(self), dtype=np.int64)
+
+    def _store_codes(self, col: _Column, dicts: Any, table: str, pick: Any, codes: np.ndarray) -> np.ndarray:
+        """Store codes of ``col`` for a batch's ``codes`` into ``dicts[table]``: through a cached
+        batch code -> store code map (-1: not resolved yet), resolved only for the codes used, so
+        table values no row kept never enter the store's dictionaries; rebuilt when ``col`` is renumbered."""
+        key = (id(dicts), col.name)
+        hit = self._remaps.get(key)
+        values = dicts[table].values
+        remap = hit[2] if hit is not None and hit[0] is dicts and hit[1] == col.gen else np.zeros(0, np.int64)
+        if len(remap) < len(values):
+            remap = np.concatenate((remap, np.full(len(values) - len(remap), -1, dtype=np.int64)))
+        out = remap[codes]
+        if len(out) and out.min() < 0:
+            need = np.unique(codes[out < 0])
+            vals = [values[c] for c in need.tolist()]
+            remap[need] = col._encode_new(vals if pick is None else [pick(v) for v in vals])
+            out = remap[codes]
+        self._remaps[key] = (dicts, col.gen, remap)
+        return out
+
+    def _append_block(self, batch: Any) -> None:
+        m = batch.n
+        self._reserve(m)
+        a, b = self._n, self._n + m
+        dicts, codes = batch.dicts, batch.codes
+        for name, table, pick in (("identity", "identity", _first3), ("request", "request", None),
+                                  ("client", "client", None), ("key", "key", None), ("ip", "ip", None)):
+            col = self._cols[name]
+            self._set_codes(col, a, b, self._store_codes(col, dicts, table, pick, codes[table]))
+        # origin: (log_object, bucket) pairs
+        col = self._cols["origin"]
+        nb = max(len(dicts["bucket"]), 1)
+        pair = codes["object"].astype(np.int64) * nb + codes["bucket"]
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        objects, buckets = dicts["object"].values, dicts["bucket"].values
+        vals = [(objects[int(u) // nb], buckets[int(u) % nb]) for u in uniq.tolist()]
+        self._set_codes(col, a, b, col._encode_new(vals).astype(np.int64)[inverse])
+        ts = batch.ts
+        self._ts[a:b] = ts
+        flags = np.zeros(m, dtype=np.uint8)
+        time_odd = dicts["time"].derived("time_odd", _time_odd)
+        flags[time_odd[codes["time"]]] |= F_TIME
+        for name in INT_COLUMNS:
+            arr = batch.nums[name]
+            flags[arr == -2] |= F_NUMBERS
+            self._ints[name][a:b] = arr
+        lines = batch.log_line
+        self._line[a:b] = np.where((lines >= 0) & (lines < 1 << 32), lines, 0)
+        # where each row's text lives: the local plain file at its offset, else a spill file
+        if hasattr(batch, "spill_payloads"):  # a block of access-log lines (colblock)
+            lo_codes = self._cols["origin"].field_codes("log_object", slice(a, b))
+            names = self._cols["origin"].parts["log_object"].values
+            plain = np.zeros(len(names), dtype=bool)
+            for c in np.unique(lo_codes).tolist():
+                plain[c] = self._plain_file(c, names[c])
+            offsets = batch.offset
+            on_disk = plain[lo_codes] & (offsets >= 0)
+            self._off[a:b] = np.where(offsets >= 0, offsets, 0)
+            if not on_disk.all():
+                spill = np.flatnonzero(~on_disk)
+                flags[spill] |= K_SPILL_LINE
+                self._off[a + spill] = self._spill.write(batch.spill_payloads(spill))
+        else:  # events of any kind: decided per event
+            evs = batch.events()
+            placed = flags.tolist()
+            self._place(evs, list(zip(*evs)), a, placed)
+            flags = np.asarray(placed, dtype=np.uint8)
+        self._flags[a:b] = flags
+        self._n = b
+        self._insert_order(a, b)
+
+    @staticmethod
+    def _set_codes(col: _Column, a: int, b: int, codes: np.ndarray) -> None:
+        col.codes[a:b] = codes  # _encode_new widened col.codes for every code it handed out
+        col.counts += np.bincount(codes, minlength=len(col.counts))
 
     def _append(self, events: list[Any]) -> None:
         evs = [e for e in events if isinstance(e, Event)]
@@ -947,6 +1033,17 @@ def load_sources(store: EventStore, sources: Iterable[str], *, redact: bool = Tr
         store.append_batch(buf)
         counts["events"] += len(buf)
     return counts
+
+
+def _first3(identity: tuple) -> tuple:
+    """(requester, principal_name, session_name) of a ``columns`` identity value."""
+    return identity[:3]
+
+
+def _time_odd(value: tuple) -> bool:
+    """Whether an event's ``time`` is not its ``ts`` formatted (the store then asks the event)."""
+    ts, shown = value
+    return format_ts(_float(ts)) != shown
 
 
 def _sort_key(ts: np.ndarray) -> np.ndarray:

@@ -42,7 +42,6 @@ from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, Sta
 FLUSH_SECONDS = 0.25
 RATE_WINDOW = 5.0  # seconds the ingest rate is averaged over
 MAX_BATCH = 50_000
-RULES_SLICE = 2500  # events per rules call: the consumer checks for a key press between slices
 APPEND_SLICE = 2500  # events per store append (~15 ms under the store lock)
 # After a key press the ingest threads step aside this long, so the key is answered at once even
 # while thousands of events a second arrive (they share one interpreter lock with the UI).
@@ -82,8 +81,16 @@ class IngestBatch(Message):
 
     @property
     def events(self) -> list[Event]:
-        """Every event of the batch (built on demand: only the first batch's buckets are read)."""
+        """Every event of the batch (built on demand)."""
         return [e for a in self.appends for e in a.events]
+
+
+def _buckets(batch: Any) -> set:
+    """The bucket names of an appended batch (a list of events or a column batch)."""
+    if isinstance(batch, list):
+        return {e.bucket for e in batch}
+    table = batch.dicts["bucket"].values
+    return {table[c] for c in set(batch.codes["bucket"].tolist())}
 
 
 class PostureLoaded(Message):
@@ -121,6 +128,7 @@ class S3tailApp(App[int]):
         self.args = args
         self.config = config or {}
         self.store = backend.SharedStore(backend.EventStore(max_rows=args.max_rows))
+        self.dicts = backend.Dicts()  # the value tables of every column batch of this app
         self.stats = Stats()
         self.findings: list[Any] = []
         self.malformed: deque[Malformed] = deque(maxlen=MALFORMED_KEPT)
@@ -263,21 +271,21 @@ class S3tailApp(App[int]):
         self.states[name] = state  # a dict item store: atomic; the consumer copies it per batch
 
     def _produce(self, q: queue.Queue) -> None:
-        """Source thread: read items into the queue; a final ``None`` (or an error string) ends it."""
+        """Source thread: put lists of items into the queue; a final ``None`` (or an error string) ends it."""
         end: Any = None
         try:
             if self.args.demo:
                 from s3tail.core.demo import iter_demo
                 self._on_state("demo", "demo · generating")
-                items = iter_demo(self.args.demo_rate, stop=self._stop)
+                batches = ([item] for item in iter_demo(self.args.demo_rate, stop=self._stop))
             else:
-                items = backend.iter_items(self.args, on_state=self._on_state, stop=self._stop)
-            for item in items:
+                batches = backend.iter_batches(self.args, on_state=self._on_state, stop=self._stop)
+            for batch in batches:
                 if self._input_until > time.monotonic():
                     self._yield_to_input()
                 while True:
                     try:
-                        q.put(item, timeout=0.2)
+                        q.put(batch, timeout=0.2)
                         break
                     except queue.Full:
                         if self._stop.is_set():
@@ -291,75 +299,77 @@ class S3tailApp(App[int]):
         q.put(end)
 
     def _consume(self, q: queue.Queue) -> None:
-        """Consumer thread: batch items, run the rules, post a batch every FLUSH_SECONDS."""
+        """Consumer thread: gather items, and every FLUSH_SECONDS turn the events into column
+        batches (slices of APPEND_SLICE), run the rules and append them to the store, then post one
+        message for the UI thread."""
         try:
             rules = backend.RuleEngine(self.config, self.args.rules)
         except Exception as exc:
             rules = None
             self.call_from_thread(self.notify, f"rules disabled: {exc}", severity="error")
-        events: list[Event] = []
-        malformed: list[Malformed] = []
-        skipped = 0
+        items: list = []  # Event, Malformed, Skipped and RawBlock (lines not parsed yet)
+        pending = 0       # lines in items
         last = time.monotonic()
         recent: deque[tuple[float, int]] = deque()
         while not self._stop.is_set():
             finished, error = False, None
             try:
-                item = q.get(timeout=max(0.01, FLUSH_SECONDS - (time.monotonic() - last)))
-                if item is None or isinstance(item, str):
-                    finished, error = True, item
-                elif isinstance(item, Malformed):
-                    malformed.append(item)
-                elif isinstance(item, Skipped):
-                    skipped += 1
+                got = q.get(timeout=max(0.01, FLUSH_SECONDS - (time.monotonic() - last)))
+                if got is None or isinstance(got, str):
+                    finished, error = True, got
                 else:
-                    events.append(item)
+                    items.extend(got)
+                    pending += backend.count_items(got)
             except queue.Empty:
                 pass
             now = time.monotonic()
-            if not finished and now - last < FLUSH_SECONDS and len(events) < MAX_BATCH:
+            if not finished and now - last < FLUSH_SECONDS and pending < MAX_BATCH:
                 continue
-            self._yield_to_input()
-            findings = None
+            findings, appended, stats = None, [], None
+            malformed: list[Malformed] = []
+            skipped = n_events = 0
+            # in slices: the UI thread, drawing the rows on screen, waits for the store lock one
+            # slice at most; a key press is answered between slices
+            for batch in backend.column_batches(items, self.dicts, APPEND_SLICE):
+                for other in batch.others:
+                    if isinstance(other, Malformed):
+                        malformed.append(other)
+                    else:
+                        skipped += 1
+                if not batch.n:
+                    continue
+                n_events += batch.n
+                stats = stats or Stats()
+                self._yield_to_input()
+                if rules is not None and error is None:
+                    try:
+                        if backend.feed_rules(rules, batch):
+                            findings = True
+                    except Exception as exc:
+                        error = f"rules error: {type(exc).__name__}: {exc}"
+                while not self._ingest_gate.wait(0.2):  # an export is reading the store
+                    if self._stop.is_set():
+                        return
+                self._yield_to_input()
+                appended.append(self.store.append(batch))
+                stats.add_columns(batch)
             if rules is not None:
                 try:
-                    new = self._run_rules(rules, events)
-                    if finished:
-                        new = list(new or []) + list(rules.flush() or [])
-                    if new or finished or self.batches == 0:
-                        findings = list(rules.findings())
+                    if finished and rules.flush():
+                        findings = True
+                    findings = list(rules.findings()) if (findings or finished or self.batches == 0) else None
                 except Exception as exc:
                     error = error or f"rules error: {type(exc).__name__}: {exc}"
-            appended: list[backend.Appended] = []
-            stats = None
-            if events:  # the costly store append happens here, off the UI thread
-                # in slices: the UI thread, drawing the rows on screen, waits for the store lock
-                # one slice at most; a key press is answered between slices
-                for i in range(0, len(events), APPEND_SLICE):
-                    while not self._ingest_gate.wait(0.2):  # an export is reading the store
-                        if self._stop.is_set():
-                            return
-                    self._yield_to_input()
-                    appended.append(self.store.append(events[i:i + APPEND_SLICE]))
-                stats = Stats()
-                stats.add(events)
-            recent.append((now, len(events)))
+                    findings = None
+            recent.append((now, n_events))
             while recent and now - recent[0][0] > RATE_WINDOW:
                 recent.popleft()
             rate = sum(n for _, n in recent) / max(now - recent[0][0], FLUSH_SECONDS)
             self.post_message(IngestBatch(appended, stats, malformed, skipped, findings, dict(self.states),
                                           rate, error=error, done=finished))
-            events, malformed, skipped, last = [], [], 0, now
+            items, pending, last = [], 0, now
             if finished:
                 return
-
-    def _run_rules(self, rules: Any, events: list[Event]) -> list[Any]:
-        """The rules over ``events`` in slices, stepping aside for a key press between them."""
-        new: list[Any] = []
-        for i in range(0, len(events), RULES_SLICE):
-            self._yield_to_input()
-            new.extend(rules.process_batch(events[i:i + RULES_SLICE]) or [])
-        return new
 
     def on_ingest_batch(self, msg: IngestBatch) -> None:
         if not self._alive():
@@ -372,7 +382,7 @@ class S3tailApp(App[int]):
     def _apply(self, msg: IngestBatch) -> None:
         self.batches += 1
         if not self._first_data.is_set() and msg.appends:
-            self._posture_buckets = sorted({e.bucket for e in msg.events if e.bucket})
+            self._posture_buckets = sorted({b for a in msg.appends for b in _buckets(a.batch) if b})
             self._first_data.set()
         if msg.done:
             self._first_data.set()

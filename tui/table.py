@@ -68,12 +68,6 @@ def format_cell(col: int, value: Any) -> str:
     return visible(value)
 
 
-def event_times(events: list) -> np.ndarray:
-    """The events' ``ts`` as float64 (NaN when an event has no time)."""
-    return np.fromiter((np.nan if e.ts is None else e.ts for e in events), dtype=np.float64,
-                       count=len(events))
-
-
 class TableModel:
     """The store plus the current view, no Textual.
 
@@ -118,8 +112,7 @@ class TableModel:
         before it, minus evicted rows). O(batch), except a filtered view after positions moved."""
         if done.version <= self.synced:
             return 0, 0  # already in the view (a catch-up included it)
-        events = done.events
-        ts = event_times(events)
+        ts = done.ts
         late = ts < self.newest
         n_late = int(np.count_nonzero(late))
         self.late += n_late
@@ -135,7 +128,7 @@ class TableModel:
             self.synced = done.version
             new = done.positions
             if new is None and not n_late:  # only eviction moved positions: new rows are the newest
-                kept = min(len(events), done.length)
+                kept = min(len(ts), done.length)
                 new = np.arange(done.length - kept, done.length, dtype=np.int64)
             if self.rows is None:
                 shift = int(np.count_nonzero(ts < anchor)) - evicted if anchor is not None else 0
@@ -150,8 +143,10 @@ class TableModel:
             self.rows = self._compute()  # positions moved under late rows: one vectorised pass
         shift = -view_evicted
         if anchor is not None and self.refs is None and n_late:
-            shift += sum(1 for e, is_late in zip(events, late.tolist())
-                         if is_late and e.ts is not None and e.ts < anchor and self.filter.matches(e))
+            late_rows = np.flatnonzero(late & (ts < anchor))
+            if len(late_rows):
+                events = done.events
+                shift += sum(1 for i in late_rows.tolist() if self.filter.matches(events[i]))
         return len(self.rows) - old + view_evicted, shift
 
     def _catch_up(self) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import humanize
+import numpy as np
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -313,6 +314,11 @@ class PostureView(Vertical):
             self.query_one("#posture-detail", Static).update(text)
 
 
+def _counts(values) -> dict:
+    uniq, counts = np.unique(values, return_counts=True)
+    return dict(zip(uniq.tolist(), counts.tolist()))
+
+
 class Stats:
     """Per-minute request/error counts and top talkers, updated per batch on the UI thread."""
 
@@ -333,6 +339,31 @@ class Stats:
             rb[who] += 1
             if e.bytes_sent:
                 bb[who] += e.bytes_sent
+
+    def add_columns(self, batch) -> None:
+        """:meth:`add` over a ``columns.ColumnBatch``: counted per distinct minute and actor."""
+        if not batch.n:
+            return
+        ts = batch.ts
+        minutes = (np.where(np.isnan(ts), 0, ts) // 60).astype(np.int64)
+        d = batch.dicts
+        status = d["request"].derived("status>=400", lambda v: v[3] is not None and v[3] >= 400)
+        errors = status[batch.codes["request"]]
+        self.per_minute.update(_counts(minutes))
+        self.errors_per_minute.update(_counts(minutes[errors]))
+        # actor: the requester, or the remote IP of an anonymous request
+        anon = d["identity"].derived("anonymous", lambda v: v[0] is None)[batch.codes["identity"]]
+        n_ident = len(d["identity"])
+        actor = np.where(anon, n_ident + batch.codes["ip"].astype(np.int64), batch.codes["identity"])
+        uniq, inverse, counts = np.unique(actor, return_inverse=True, return_counts=True)
+        sent = batch.nums["bytes_sent"]
+        byte_sums = np.bincount(inverse, weights=np.where(sent > 0, sent, 0), minlength=len(uniq))
+        idents, ips = d["identity"].values, d["ip"].values
+        for u, n, b in zip(uniq.tolist(), counts.tolist(), byte_sums.tolist()):
+            who = ips[u - n_ident] if u >= n_ident else idents[u][0]
+            self.requests_by[who] += n
+            if b:
+                self.bytes_by[who] += int(b)
 
     def merge(self, other: "Stats") -> None:
         """Add counts made elsewhere (the ingest thread counts each batch; the UI merges)."""

@@ -180,8 +180,11 @@ def _final(src: Source, msg: tuple) -> None:
 
 def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None] | None = None,
                  stop: threading.Event | None = None,
-                 flush: Callable[[], None] | None = None) -> Iterator[list[Item]]:
+                 flush: Callable[[], None] | None = None, blocks: bool = False) -> Iterator[list[Item]]:
     """Lists of items as they arrive from every source (see the module docstring).
+
+    ``blocks``: plain access-log text comes as :class:`~s3tail.core.reader.RawBlock` items (complete
+    lines, unparsed) for the columnar scanner, instead of one Event or Malformed per line.
 
     A batch comes as soon as a source sends one; an idle follow checks ``stop`` every 0.1 s and
     ends within a second of it. ``flush`` is called when the sources are idle and before each
@@ -196,6 +199,8 @@ def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None
     sources = [_make_source(spec, args, redact=redact, follow=follow, since=since,
                             snapshot=checkpoints[spec].snapshot(_state_key(spec)) if spec in checkpoints else None)
                for spec in specs]
+    for src in sources:
+        src.blocks = blocks
     q: queue.Queue = queue.Queue(maxsize=QUEUE_MESSAGES)
     halt = threading.Event()
     threads: list[threading.Thread] = []

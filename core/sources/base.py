@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..reader import count_items
 from .state import RateMeter, SourceState
 
 
@@ -32,6 +33,7 @@ class Source:
         self._last_sent = 0.0
         self.q: queue.Queue | None = None
         self.halt: threading.Event = threading.Event()
+        self.blocks = False  # block mode: plain access-log lines are handed out as RawBlock, unparsed
 
     def bind(self, q: queue.Queue, halt: threading.Event) -> None:
         self.q, self.halt = q, halt
@@ -55,7 +57,7 @@ class Source:
             return
         self.put(("items", items))
         with self._lock:
-            self.state.items += len(items)
+            self.state.items += count_items(items)
             self.state.rate = self._rate.add(self.state.items)
         self.update()
 

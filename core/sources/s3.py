@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from ..event import Malformed
-from ..reader import SourceError, iter_stream
+from ..reader import GZIP_MAGIC, RawBlock, SourceError, iter_stream, sniff_format
 from .base import Source, Stopped
 
 WORKERS = 8
@@ -301,7 +301,12 @@ class S3Source(Source):
             body = resp["Body"]
             try:
                 stream = io.BufferedReader(_BodyRaw(body), 1 << 18)
-                items = list(iter_stream(stream, uri, redact=self.redact))
+                head = stream.peek(64)[:64] if self.blocks and self.redact else b""
+                if head and head[:2] != GZIP_MAGIC and sniff_format(head) == "s3access":
+                    data = stream.read()  # block mode: a plain access-log object as one RawBlock
+                    items = [RawBlock(data, uri)]
+                else:
+                    items = list(iter_stream(stream, uri, redact=self.redact))
             finally:
                 body.close()
             return items, int(resp.get("ContentLength") or 0)

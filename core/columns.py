@@ -1,0 +1,229 @@
+"""Column batches: many events as typed arrays and dictionary codes, for the fast ingest path.
+
+A :class:`ColumnBatch` is what the store (:meth:`EventStore.append_columns`) and the rule engine
+(:meth:`RuleEngine.process_columns`) read when they take events in bulk: no :class:`Event` per row,
+only numpy arrays. Repeated values are *dictionary codes* into the tables of a :class:`Dicts`, which is
+shared by every batch of one pipeline (one ingest, one app) and only grows: a code means the same value
+in every batch of that pipeline, so consumers keep per-code verdicts (``Table.derived``) and extend
+them as tables grow.
+
+Two ways to build a batch, with the same result for the same events:
+
+* :func:`from_events` over :class:`Event` objects (any source, CloudTrail, the pure-Python parser);
+* ``s3tail.core.colblock.from_block`` over a block of access-log bytes, in C: the line is split into
+  fields, each table's raw field bytes are looked up in a C hash table (raw bytes -> code), and only
+  the first line carrying a value not seen before is parsed fully, by the same parser as everywhere,
+  to learn what that value decodes to. Lines the C code does not handle take the ``Event`` path.
+
+The full :class:`Event` of a row is always available (:meth:`ColumnBatch.event`), identical to what the
+reader yields for that line: the rules ask for it only for the few rows that need more than codes.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .event import FIELD_INDEX, Event
+
+# table name -> the event fields one code stands for (a plain value when one field, else a tuple)
+TABLES: dict[str, tuple[str, ...]] = {
+    "identity": ("requester", "principal_name", "session_name", "account_id", "principal_type"),
+    "request": ("source", "operation", "action", "http_status", "error_code"),
+    "client": ("user_agent", "tls_version", "signature_version"),
+    "xport": ("cipher_suite", "host_header"),
+    "bucket": ("bucket",),
+    "key": ("key",),
+    "ip": ("remote_ip",),
+    "time": ("ts", "time"),
+    "object": ("log_object",),
+}
+# int64 columns: -1 = None, -2 = a value the column cannot hold (ask the event)
+NUMBERS = ("bytes_sent", "object_size", "total_time")
+CODE_DTYPE = np.int32
+
+
+class Table:
+    """The distinct values of one table: ``values[code]``, ``index[value] = code``; append-only."""
+
+    __slots__ = ("name", "fields", "values", "index", "_derived")
+
+    def __init__(self, name: str, fields: tuple[str, ...]):
+        self.name, self.fields = name, fields
+        self.values: list[Any] = []
+        self.index: dict[Any, int] = {}
+        self._derived: dict[Any, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def add(self, value: Any) -> int:
+        """The code of ``value`` (hashable), adding it when new."""
+        code = self.index.get(value)
+        if code is None:
+            code = self.index[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def encode(self, vals: Sequence[Any]) -> np.ndarray:
+        """Codes for ``vals``, adding the new ones."""
+        index = self.index
+        try:
+            return np.fromiter(map(index.__getitem__, vals), dtype=CODE_DTYPE, count=len(vals))
+        except (KeyError, TypeError):
+            pass
+        add = self.add
+        try:
+            return np.fromiter(map(add, vals), dtype=CODE_DTYPE, count=len(vals))
+        except TypeError:  # an unhashable value (an odd in-memory event): keep its text
+            fix = hashable if len(self.fields) == 1 else (lambda t: tuple(map(hashable, t)))
+            return np.fromiter((add(fix(v)) for v in vals), dtype=CODE_DTYPE, count=len(vals))
+
+    def derived(self, name: Any, fn: Callable[[Any], Any], dtype: Any = bool) -> np.ndarray:
+        """``arr[code] = fn(values[code])`` for every code, computed once per value (cached under
+        ``name``, extended as the table grows). ``name`` must identify ``fn``'s meaning."""
+        arr = self._derived.get(name)
+        n = len(self.values)
+        if arr is None or len(arr) < n:
+            start = 0 if arr is None else len(arr)
+            new = np.fromiter((fn(v) for v in self.values[start:n]), dtype=dtype, count=n - start)
+            arr = new if arr is None else np.concatenate((arr, new))
+            self._derived[name] = arr
+        return arr
+
+
+class Dicts:
+    """The tables of one pipeline (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.tables = {name: Table(name, fields) for name, fields in TABLES.items()}
+        self._getters = {name: itemgetter(*(FIELD_INDEX[f] for f in fields)) for name, fields in TABLES.items()}
+
+    def __getitem__(self, name: str) -> Table:
+        return self.tables[name]
+
+    def ts_array(self) -> np.ndarray:
+        """Epoch seconds per ``time`` code (float64, NaN where the event has no time)."""
+        return self.tables["time"].derived("ts", _ts_of, np.float64)
+
+    def value_of(self, name: str, ev: Event) -> Any:
+        """The table value of an event (a plain value or a tuple in the table's field order)."""
+        return self._getters[name](ev)
+
+
+def _ts_of(value: tuple) -> float:
+    ts = value[0]
+    try:
+        return float(ts) if ts is not None else float("nan")
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
+class ColumnBatch:
+    """Rows of one batch: ``codes[table]`` (int32 per row), ``nums[name]`` (int64 per row),
+    ``log_line`` and ``offset`` (int64 per row), and ``others``: the batch's Malformed and Skipped
+    items (not rows). ``n`` rows; :meth:`event` gives the full event of a row."""
+
+    def __init__(self, dicts: Dicts, n: int, codes: dict[str, np.ndarray], nums: dict[str, np.ndarray],
+                 log_line: np.ndarray, offset: np.ndarray, others: list | None = None):
+        self.dicts = dicts
+        self.n = n
+        self.codes = codes
+        self.nums = nums
+        self.log_line = log_line
+        self.offset = offset
+        self.others = others if others is not None else []
+        self._ts: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def ts(self) -> np.ndarray:
+        """Epoch seconds per row (float64, NaN = no time)."""
+        if self._ts is None:
+            self._ts = self.dicts.ts_array()[self.codes["time"]]
+        return self._ts
+
+    def values(self, table: str, rows: Any = None) -> list:
+        """The table values of ``rows`` (all when None)."""
+        codes = self.codes[table] if rows is None else self.codes[table][rows]
+        vals = self.dicts[table].values
+        return [vals[c] for c in codes.tolist()]
+
+    def event(self, i: int) -> Event:
+        raise NotImplementedError
+
+    def events(self, rows: Iterable[int] | None = None) -> list[Event]:
+        """The full events of ``rows`` (all when None), in that order."""
+        if rows is None:
+            rows = range(self.n)
+        return [self.event(int(i)) for i in rows]
+
+    def text(self, field: str) -> list[str]:
+        """Per row, the text the rules' literal prefilters search: ``key``, ``ua``, or ``uri`` (the
+        request URI, else the key); ``""`` where absent."""
+        from .rules.engine import field_values
+        return field_values(field, self.events())
+
+    def find(self, field: str, literals: Iterable[str]) -> np.ndarray:
+        """Rows (ascending) whose ``field`` text (see :meth:`text`) may contain one of the lower-case
+        ``literals``: a superset of the rows that do (a necessary condition, as rule prefilters need)."""
+        from .rules.engine import Joined
+        found = Joined(self.text(field)).find(tuple(literals))
+        return np.asarray(sorted(found), dtype=np.int64)
+
+
+class EventBatch(ColumnBatch):
+    """A batch over Event objects (:func:`from_events`)."""
+
+    def __init__(self, dicts: Dicts, events: list[Event], others: list | None = None):
+        codes = {name: dicts[name].encode(list(map(dicts._getters[name], events))) for name in TABLES}
+        nums = {name: _int_column([e[FIELD_INDEX[name]] for e in events]) for name in NUMBERS}
+        super().__init__(dicts, len(events), codes, nums,
+                         _int_column([e.log_line for e in events]),
+                         np.array([o if type(o) is int else -1 for o in (e.offset for e in events)],
+                                  dtype=np.int64), others)
+        self._events = events
+
+    def event(self, i: int) -> Event:
+        return self._events[i]
+
+    def events(self, rows: Iterable[int] | None = None) -> list[Event]:
+        if rows is None:
+            return list(self._events)
+        evs = self._events
+        return [evs[int(i)] for i in rows]
+
+    def text(self, field: str) -> list[str]:
+        from .rules.engine import field_values
+        return field_values(field, self._events)
+
+
+def from_events(items: Iterable[Any], dicts: Dicts) -> EventBatch:
+    """A batch of the :class:`Event` items; other items (Malformed, Skipped) go to ``others``."""
+    items = list(items)
+    events = [e for e in items if type(e) is Event]
+    others = [e for e in items if type(e) is not Event] if len(events) != len(items) else []
+    return EventBatch(dicts, events, others)
+
+
+def hashable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, type(None))) else str(v)
+
+
+def _int_column(vals: list) -> np.ndarray:
+    """int64 column: None -> -1, a value that is not a non-negative int below 2**63 -> -2."""
+    try:
+        if None not in vals:
+            arr = np.array(vals, dtype=np.int64)
+            if not len(arr) or arr.min() >= 0:
+                return arr
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return np.array([-1 if v is None else (v if type(v) is int and 0 <= v < 1 << 63 else -2) for v in vals],
+                    dtype=np.int64)
+
+
+__all__ = ["CODE_DTYPE", "ColumnBatch", "Dicts", "EventBatch", "NUMBERS", "TABLES", "Table", "from_events"]

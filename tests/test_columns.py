@@ -1,0 +1,199 @@
+"""The columnar path gives what the event path gives: column batches, the store's append_columns, the
+app's per-batch stats, sources in block mode and the ingest helpers, each against its event-path twin."""
+from __future__ import annotations
+
+import argparse
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from s3tail.core import ingest
+from s3tail.core.columns import NUMBERS, TABLES, Dicts, from_events
+from s3tail.core.event import Event, Malformed, make_event
+from s3tail.core.reader import RawBlock, iter_sources, split_lines
+from s3tail.core.sources import iter_batches
+from s3tail.core.store import EventStore
+
+from test_ingest import JUNK, generated, key
+
+
+@pytest.fixture(scope="module")
+def logfile(tmp_path_factory):
+    data = generated(6000, 4)
+    lines = data.splitlines(keepends=True)
+    path = tmp_path_factory.mktemp("cols") / "access.log"
+    # junk (malformed lines) in the middle, odd values (ANSI, markup) and no final newline
+    odd = (b'79a5 evil [14/May/2024:00:10:00 +0000] 10.0.0.9 - REQ1 REST.GET.OBJECT "\x1b[31m[b]x[/b]" '
+           b'"GET /x HTTP/1.1" 200 - 5 5 1 1 "-" "\x1b]0;pwn\x07[red]ua[/red]" -\n')
+    path.write_bytes(b"".join(lines[:3000]) + JUNK + odd + b"".join(lines[3000:]).rstrip(b"\n"))
+    return path
+
+
+def events_of(path) -> list:
+    return list(iter_sources([str(path)]))
+
+
+def test_from_events_codes_decode_to_the_event_values_and_are_stable_across_batches(logfile):
+    items = events_of(logfile)
+    events = [i for i in items if type(i) is Event]
+    dicts = Dicts()
+    batches = [from_events(items[i:i + 1000], dicts) for i in range(0, len(items), 1000)]
+    assert sum(b.n for b in batches) == len(events)
+    assert [o for b in batches for o in b.others] == [i for i in items if type(i) is not Event]
+    rows = [(b, r) for b in batches for r in range(b.n)]
+    for (b, r), ev in zip(rows, events):
+        assert b.event(r) is ev
+        for table, fields in TABLES.items():
+            value = b.dicts[table].values[b.codes[table][r]]
+            want = tuple(getattr(ev, f) for f in fields)
+            assert value == (want[0] if len(fields) == 1 else want), table
+        for name in NUMBERS:
+            v = getattr(ev, name)
+            assert b.nums[name][r] == (-1 if v is None else v)
+        assert b.log_line[r] == ev.log_line and b.offset[r] == ev.offset
+        assert (math.isnan(b.ts[r]) and ev.ts is None) or b.ts[r] == ev.ts
+    # one value, one code, whatever batch it came in
+    for table in TABLES:
+        values = dicts[table].values
+        assert len(values) == len(set(values))
+
+
+def test_from_events_keeps_odd_values(tmp_path):
+    evs = [make_event(source="s3access", bucket="b", key=["not", "hashable"], bytes_sent=-5, object_size=1 << 64,
+                      log_object="mem", log_line=1),
+           make_event(source="s3access", bucket="b", log_object="mem", log_line=2)]
+    b = from_events(evs, Dicts())
+    assert b.values("key") == ["['not', 'hashable']", None]
+    assert b.nums["bytes_sent"].tolist() == [-2, -1]
+    assert b.nums["object_size"].tolist() == [-2, -1]
+    assert np.isnan(b.ts).all()
+
+
+def test_find_is_a_superset_of_the_rows_holding_a_literal(logfile):
+    items = events_of(logfile)
+    b = from_events(items, Dicts())
+    found = set(b.find("ua", ["aws-cli", "pwn"]).tolist())
+    truth = {i for i, e in enumerate(b.events()) if e.user_agent and ("aws-cli" in e.user_agent.lower()
+                                                                       or "pwn" in e.user_agent.lower())}
+    assert truth and truth <= found
+
+
+def stores_of(events: list, slices: int):
+    a, b = EventStore(max_rows=10**6), EventStore(max_rows=10**6)
+    dicts = Dicts()
+    for i in range(0, len(events), slices):
+        a.append_batch(events[i:i + slices])
+        b.append_columns(from_events(events[i:i + slices], dicts))
+    b.dicts = dicts
+    return a, b
+
+
+def assert_same_store(a: EventStore, b: EventStore) -> None:
+    assert len(a) == len(b) and a.layout == b.layout
+    assert a.facets() == b.facets()
+    n = len(a)
+    assert (a._flags[:n] == b._flags[:n]).all() and (a._off[:n] == b._off[:n]).all()
+    for p in range(0, n, max(1, n // 300)):
+        assert a.row_cells(p) == b.row_cells(p)
+        assert a.get(p) == b.get(p)
+
+
+def test_append_columns_equals_append_batch(logfile):
+    events = [i for i in events_of(logfile) if type(i) is Event]
+    a, b = stores_of(events, 700)
+    assert_same_store(a, b)
+    # late rows (a batch older than what is held) and eviction keep both in step
+    rng = np.random.default_rng(3)
+    late = [events[int(i)] for i in rng.choice(len(events), 900, replace=False)]
+    a.max_rows = b.max_rows = 5000
+    a.append_batch(late)
+    b.append_columns(from_events(late, b.dicts))
+    assert_same_store(a, b)
+    assert a.evicted == b.evicted > 0
+
+
+def test_append_columns_spills_what_is_not_in_a_local_file(tmp_path, logfile):
+    # events whose log object is not a readable local file (an S3 object): their lines go to spill files
+    events = [e._replace(log_object="s3://logs/key1") for e in events_of(logfile) if type(e) is Event][:2000]
+    a, b = stores_of(events, 500)
+    assert_same_store(a, b)
+    assert b._spill.bytes > 0
+
+
+def test_stats_add_columns_equals_add(logfile):
+    from s3tail.tui.widgets import Stats
+
+    events = [i for i in events_of(logfile) if type(i) is Event]
+    one, two = Stats(), Stats()
+    one.add(events)
+    dicts = Dicts()
+    for i in range(0, len(events), 999):
+        two.add_columns(from_events(events[i:i + 999], dicts))
+    for name in ("per_minute", "errors_per_minute", "requests_by", "bytes_by"):
+        assert +getattr(one, name) == +getattr(two, name), name
+
+
+def test_raw_block_items_are_the_reader_items(logfile):
+    data = logfile.read_bytes()
+    ref = [key(i) for i in events_of(logfile)]
+    block = RawBlock(data, str(logfile))
+    assert block.lines == len(ref)
+    assert [key(i) for i in block.items()] == ref
+    # \r and other line breaks inside a line do not split it
+    assert split_lines(b"a\rb\x0bc\nd") == [b"a\rb\x0bc\n", b"d"]
+
+
+def test_column_batches_of_mixed_items_keep_every_item(logfile):
+    items = events_of(logfile)
+    data = logfile.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    first = RawBlock(data[:cut], str(logfile))
+    second_items = [i for i in items if (i.log_line if type(i) is not Event else i.log_line) > first.lines]
+    mixed = [first] + second_items
+    batches = ingest.column_batches(mixed, Dicts(), max_rows=400)
+    got = []
+    for b in batches:
+        assert b.n <= max(400, first.lines)
+        got.extend(b.events())
+        got.extend(b.others)
+    assert Counter(repr(key(i)) for i in got) == Counter(repr(key(i)) for i in items)
+
+
+def test_iter_column_batches_equal_the_reader(logfile, tmp_path):
+    gz = tmp_path / "x.json"
+    gz.write_text('{"Records": [{"eventSource": "s3.amazonaws.com", "eventName": "GetObject", '
+                  '"eventTime": "2024-05-14T00:00:00Z", "requestParameters": {"bucketName": "b", "key": "k"}}]}')
+    ref = [key(i) for i in iter_sources([str(logfile), str(gz)])]
+    events, others = [], []
+    for b in ingest.iter_column_batches([str(logfile), str(gz)], block=1 << 16):
+        events.extend(b.events())
+        others.extend(b.others)
+    assert [key(e) for e in events] == [k for k in ref if k[0] == "event"]
+    assert [key(o) for o in others] == [k for k in ref if k[0] != "event"]
+
+
+def test_ingest_fills_the_store_like_the_reader(logfile):
+    store = EventStore(max_rows=10**6)
+    res = ingest.ingest([str(logfile)], store, split=False)
+    ref = events_of(logfile)
+    assert res.events == len(store) == sum(type(i) is Event for i in ref)
+    assert [m.to_dict() for m in res.malformed] == [i.to_dict() for i in ref if type(i) is Malformed]
+    want, _ = stores_of([i for i in ref if type(i) is Event], 10**6)
+    assert want.facets() == store.facets()
+
+
+def test_sources_in_block_mode_hand_out_raw_blocks_that_parse_to_the_same_items(logfile):
+    ns = argparse.Namespace(sources=[str(logfile)], follow=False, no_state=True)
+    ref = [key(i) for i in iter_sources([str(logfile)])]
+    got = []
+    blocks = 0
+    for batch in iter_batches(ns, blocks=True):
+        for item in batch:
+            if type(item) is RawBlock:
+                blocks += 1
+                got.extend(key(i) for i in item.items())
+            else:
+                got.append(key(item))
+    assert blocks >= 1 and got == ref
