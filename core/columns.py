@@ -93,8 +93,13 @@ class Table:
         return arr
 
 
+MAX_VALUES = 2_000_000  # a pipeline starts a new Dicts past this many values (a long follow)
+
+
 class Dicts:
-    """The tables of one pipeline (see the module docstring)."""
+    """The tables of one pipeline (see the module docstring). They only grow: a long-running
+    pipeline (a follow) replaces its Dicts once :meth:`full`; consumers key their caches by the
+    Dicts object, so batches of the new one simply start new caches."""
 
     def __init__(self) -> None:
         self.tables = {name: Table(name, fields) for name, fields in TABLES.items()}
@@ -102,6 +107,10 @@ class Dicts:
 
     def __getitem__(self, name: str) -> Table:
         return self.tables[name]
+
+    def full(self, limit: int = MAX_VALUES) -> bool:
+        """Whether the tables hold more than ``limit`` values in all."""
+        return sum(len(t.values) for t in self.tables.values()) > limit
 
     def ts_array(self) -> np.ndarray:
         """Epoch seconds per ``time`` code (float64, NaN where the event has no time)."""

@@ -73,11 +73,18 @@ def text_line(ev: Event) -> str:
 def live_items(args: argparse.Namespace, *, redact: bool = True, flush=None) -> Iterator[Item]:
     """The items of ``args.sources`` for a headless command: source states on stderr, SIGTERM ends a
     follow cleanly (the checkpoint is written)."""
-    from .sources import exit_on_sigterm, headless_on_state, iter_items
+    for batch in live_batches(args, redact=redact, flush=flush):
+        yield from batch
+
+
+def live_batches(args: argparse.Namespace, *, redact: bool = True, flush=None, blocks: bool = False
+                 ) -> Iterator[list]:
+    """:func:`live_items` as lists, as they arrive; ``blocks``: plain access-log text as RawBlock."""
+    from .sources import exit_on_sigterm, headless_on_state, iter_batches
 
     if getattr(args, "follow", False):
         exit_on_sigterm()
-    return iter_items(args, redact=redact, on_state=headless_on_state(), flush=flush)
+    return iter_batches(args, redact=redact, on_state=headless_on_state(), flush=flush, blocks=blocks)
 
 
 def run(args: argparse.Namespace) -> int:

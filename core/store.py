@@ -454,6 +454,9 @@ class EventStore:
         table values no row kept never enter the store's dictionaries; rebuilt when ``col`` is renumbered."""
         key = (id(dicts), col.name)
         hit = self._remaps.get(key)
+        if hit is None and any(v[0] is not dicts for v in self._remaps.values()):
+            # a new Dicts (the pipeline replaced a full one): forget the maps of the old one
+            self._remaps = {k: v for k, v in self._remaps.items() if v[0] is dicts}
         values = dicts[table].values
         remap = hit[2] if hit is not None and hit[0] is dicts and hit[1] == col.gen else np.zeros(0, np.int64)
         if len(remap) < len(values):

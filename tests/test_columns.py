@@ -197,3 +197,17 @@ def test_sources_in_block_mode_hand_out_raw_blocks_that_parse_to_the_same_items(
             else:
                 got.append(key(item))
     assert blocks >= 1 and got == ref
+
+
+def test_a_new_dicts_midway_changes_nothing_in_the_store(logfile):
+    events = [i for i in events_of(logfile) if type(i) is Event]
+    a, b = EventStore(max_rows=10**6), EventStore(max_rows=10**6)
+    old = Dicts()
+    for i in range(0, len(events), 1000):
+        a.append_batch(events[i:i + 1000])
+        if old.full(limit=3000):
+            old = Dicts()
+        b.append_columns(from_events(events[i:i + 1000], old))
+    assert all(v[0] is old for v in b._remaps.values())
+    b.dicts = old
+    assert_same_store(a, b)

@@ -330,6 +330,8 @@ class S3tailApp(App[int]):
             skipped = n_events = 0
             # in slices: the UI thread, drawing the rows on screen, waits for the store lock one
             # slice at most; a key press is answered between slices
+            if self.dicts.full():  # a long follow: value tables start afresh (the store keeps its own)
+                self.dicts = backend.Dicts()
             for batch in backend.column_batches(items, self.dicts, APPEND_SLICE):
                 for other in batch.others:
                     if isinstance(other, Malformed):

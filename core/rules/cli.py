@@ -12,12 +12,15 @@ import sys
 from typing import IO, Iterable
 
 from ..config import ConfigError, load_config
+from ..event import Malformed
+from ..ingest import feed_rules
 from ..parsecmd import Tally
 from ..reader import SourceError, iter_sources
 from ..safe import visible
 from .model import SEVERITIES, SEVERITY_RANK, Finding
 
 BATCH = 2000
+COLUMN_ROWS = 10_000  # events per column batch (runs of parsed items; a RawBlock is one batch)
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -57,6 +60,27 @@ def _items(args: argparse.Namespace) -> Iterable:
     return live_items(args, flush=sys.stdout.flush)
 
 
+def _column_batches(args: argparse.Namespace, tally: Tally) -> Iterable:
+    """Column batches of the sources (plain access-log text read by the C scanner), counted in ``tally``."""
+    from ..columns import Dicts
+    from ..ingest import column_batches
+    from ..parsecmd import live_batches
+
+    dicts = Dicts()
+    for items in live_batches(args, flush=sys.stdout.flush, blocks=True):
+        if dicts.full():  # a long follow: value tables start afresh
+            dicts = Dicts()
+        for batch in column_batches(items, dicts, COLUMN_ROWS):
+            for item in batch.others:
+                if isinstance(item, Malformed):
+                    tally.add_malformed(item)
+                else:
+                    tally.skipped += 1
+            tally.events += batch.n
+            if batch.n:
+                yield batch
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from .engine import RuleEngine
@@ -89,10 +113,18 @@ def run(args: argparse.Namespace) -> int:
                 out.write(json.dumps(f.to_dict(), ensure_ascii=False) + "\n")
             out.flush()
 
+    if matches is None:  # the columnar path: no Event per row, except the few the rules ask for
+        try:
+            for cols in _column_batches(args, tally):
+                feed_rules(engine, cols)
+                emit(engine.pop_closed())
+                report_errors()
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
     batch: list = []
     limit = 1 if getattr(args, "follow", False) else BATCH  # live: findings as soon as events arrive
     try:
-        for ev in tally.events_only(_items(args)):
+        for ev in tally.events_only(_items(args) if matches is not None else ()):
             if matches is not None and not matches(ev):
                 continue
             batch.append(ev)
