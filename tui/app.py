@@ -37,6 +37,7 @@ from . import backend
 from .commands import S3tailCommands
 from .screens import DetailScreen, ExportScreen, HelpScreen, MalformedScreen, StartScreen
 from .table import RequestsTable
+from .findings import FindingsIndex
 from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, StatsView, StatusBar
 
 FLUSH_SECONDS = 0.25
@@ -69,7 +70,8 @@ class IngestBatch(Message):
 
     def __init__(self, appended: backend.Appended | list[backend.Appended] | None, stats: Stats | None,
                  malformed: list[Malformed], skipped: int, findings: list[Any] | None, states: dict[str, str],
-                 rate: float, error: str | None = None, done: bool = False) -> None:
+                 rate: float, error: str | None = None, done: bool = False,
+                 findings_rows: tuple[list[Any], int] | None = None) -> None:
         super().__init__()
         # the store appends, in order (the consumer appends a batch in slices)
         self.appends: list[backend.Appended] = (appended if isinstance(appended, list)
@@ -78,6 +80,7 @@ class IngestBatch(Message):
         self.stats, self.malformed, self.skipped = stats, malformed, skipped
         self.findings, self.states, self.rate = findings, states, rate
         self.error, self.done = error, done
+        self.findings_rows = findings_rows  # (FindingsIndex.rows(), its version) when findings changed
 
     @property
     def events(self) -> list[Event]:
@@ -131,6 +134,7 @@ class S3tailApp(App[int]):
         self.dicts = backend.Dicts()  # the value tables of every column batch of this app
         self.stats = Stats()
         self.findings: list[Any] = []
+        self.findings_rows: tuple[list[Any], int] = ([], 0)
         self.malformed: deque[Malformed] = deque(maxlen=MALFORMED_KEPT)
         self.malformed_total = 0
         self.skipped_total = 0
@@ -307,6 +311,7 @@ class S3tailApp(App[int]):
         except Exception as exc:
             rules = None
             self.call_from_thread(self.notify, f"rules disabled: {exc}", severity="error")
+        index = FindingsIndex()  # the Findings tab's rows, kept here: off the UI thread
         items: list = []  # Event, Malformed, Skipped and RawBlock (lines not parsed yet)
         pending = 0       # lines in items
         last = time.monotonic()
@@ -325,7 +330,7 @@ class S3tailApp(App[int]):
             now = time.monotonic()
             if not finished and now - last < FLUSH_SECONDS and pending < MAX_BATCH:
                 continue
-            findings, appended, stats = None, [], None
+            findings, appended, stats, touched = None, [], None, []
             malformed: list[Malformed] = []
             skipped = n_events = 0
             # in slices: the UI thread, drawing the rows on screen, waits for the store lock one
@@ -345,8 +350,7 @@ class S3tailApp(App[int]):
                 self._yield_to_input()
                 if rules is not None and error is None:
                     try:
-                        if backend.feed_rules(rules, batch):
-                            findings = True
+                        touched.extend(backend.feed_rules(rules, batch) or ())
                     except Exception as exc:
                         error = f"rules error: {type(exc).__name__}: {exc}"
                 while not self._ingest_gate.wait(0.2):  # an export is reading the store
@@ -355,20 +359,22 @@ class S3tailApp(App[int]):
                 self._yield_to_input()
                 appended.append(self.store.append(batch))
                 stats.add_columns(batch)
+            rows = None
             if rules is not None:
                 try:
-                    if finished and rules.flush():
-                        findings = True
-                    findings = list(rules.findings()) if (findings or finished or self.batches == 0) else None
+                    if finished:
+                        touched.extend(rules.flush() or ())
+                    if index.update(touched) or finished or self.batches == 0:
+                        findings, rows = list(rules.findings()), (index.rows(), index.version)
                 except Exception as exc:
                     error = error or f"rules error: {type(exc).__name__}: {exc}"
-                    findings = None
+                    findings = rows = None
             recent.append((now, n_events))
             while recent and now - recent[0][0] > RATE_WINDOW:
                 recent.popleft()
             rate = sum(n for _, n in recent) / max(now - recent[0][0], FLUSH_SECONDS)
             self.post_message(IngestBatch(appended, stats, malformed, skipped, findings, dict(self.states),
-                                          rate, error=error, done=finished))
+                                          rate, error=error, done=finished, findings_rows=rows))
             items, pending, last = [], 0, now
             if finished:
                 return
@@ -397,7 +403,9 @@ class S3tailApp(App[int]):
             self.malformed_total += len(msg.malformed)
         self.skipped_total += msg.skipped
         if msg.findings is not None:
-            self.findings = msg.findings  # shown by the tab switch and the 1 s tick (a full redraw)
+            self.findings = msg.findings
+        if msg.findings_rows is not None:
+            self.findings_rows = msg.findings_rows  # drawn by the tab switch and the 1 s tick
         self.states.update(msg.states)
         self.rate = msg.rate
         if msg.error:
@@ -429,7 +437,7 @@ class S3tailApp(App[int]):
         if tab == "stats":
             self.q(StatsView).show_stats(self.stats)
         elif tab == "findings":
-            self.q(FindingsView).show_findings(self.findings)
+            self.q(FindingsView).show_rows(*self.findings_rows)
         elif self.q(FacetPanel).display:
             self.refresh_facets()
 
@@ -508,7 +516,7 @@ class S3tailApp(App[int]):
 
     def _show_findings(self) -> None:
         if self._alive() and self._active_tab() == "findings":
-            self.q(FindingsView).show_findings(self.findings)
+            self.q(FindingsView).show_rows(*self.findings_rows)
 
     def action_filter(self) -> None:
         self.action_tab("requests")
@@ -600,7 +608,7 @@ class S3tailApp(App[int]):
     def on_requests_table_row_chosen(self, msg: RequestsTable.RowChosen) -> None:
         event = self.store.get(msg.position)
         ref = (event.log_object, event.log_line)
-        citing = [f for f in self.findings if ref in set(map(tuple, getattr(f, "event_refs", [])))]
+        citing = [f for f in self.findings if ref in getattr(f, "event_refs", ())]
         self.push_screen(DetailScreen(event, citing))
 
     def on_findings_view_chosen(self, msg: FindingsView.Chosen) -> None:

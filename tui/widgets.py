@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from s3tail.core.safe import visible
 
 from .backend import FACET_FIELDS
+from .findings import FindingGroup, FindingsIndex, More
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 FACET_LABELS = {"bucket": "bucket", "requester": "requester", "http_status": "status",
@@ -143,22 +144,6 @@ class FacetPanel(OptionList):
             self.post_message(self.Chosen(*hit))
 
 
-class FindingGroup:
-    """All findings of one rule and severity: a header row of the Findings tab (enter on it shows
-    the evidence of every finding in the group)."""
-
-    def __init__(self, rule_id: str, severity: str, findings: list[Any]) -> None:
-        self.rule_id, self.severity, self.findings = rule_id, severity, findings
-        self.title = findings[0].title
-        self.count = sum(f.count for f in findings)
-        self.last_seen = max((str(f.last_seen or "") for f in findings), default="")
-        self.event_refs = [r for f in findings for r in getattr(f, "event_refs", [])]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "severity": self.severity, "count": self.count,
-                "last_seen": self.last_seen, "findings": [f.to_dict() for f in self.findings]}
-
-
 class FindingsView(DataTable):
     """Findings grouped by severity and rule (a header row per group with its total count and last
     seen, then one row per finding); enter shows the evidence in the Requests tab."""
@@ -215,46 +200,52 @@ class FindingsView(DataTable):
             return object()
 
     def show_findings(self, findings: list[Any]) -> None:
-        ordered = sorted(findings, key=lambda f: (-SEVERITY_RANK.get(str(f.severity), 0), str(f.rule_id),
-                                                  str(f.last_seen)))
-        key = tuple((f.rule_id, f.severity, f.requester, f.bucket, f.count, f.last_seen) for f in ordered)
-        if key == self._shown:
+        """Show these findings (all of them: grouped here; the app passes rows made off the UI thread
+        to :meth:`show_rows`)."""
+        index = FindingsIndex()
+        index.update(findings)
+        self.show_rows(index.rows(), ("all", tuple((id(f), f.count, f.severity, f.last_seen) for f in findings)))
+
+    def show_rows(self, rows: list[Any], version: Any) -> None:
+        """Draw ``FindingsIndex.rows()`` (group headers, findings, "more" lines); nothing when
+        ``version`` is the one drawn."""
+        if version == self._shown:
             return
-        self._shown = key
-        groups: dict[tuple[str, str], list[Any]] = {}
-        for f in ordered:
-            groups.setdefault((str(f.severity), str(f.rule_id)), []).append(f)
+        self._shown = version
         cursor = self.cursor_row
         self.clear()
         self._rows = []
-        for (sev, rule), members in groups.items():
-            if len(members) == 1:  # a group of one: the finding's own row
-                f = members[0]
-                d = f.to_dict()
-                self._rows.append(f)
-                self.add_row(Text(sev.upper(), style="bold"), Text(visible(rule), style="bold"),
-                             Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
-                             t(short_actor(d["requester"], d["remote_ip"])), t(d["bucket"]), t(d["title"]))
-                continue
-            g = FindingGroup(rule, sev, members)
-            self._rows.append(g)
-            bold = "bold"
-            self.add_row(Text(sev.upper(), style=bold), Text(visible(rule), style=bold),
-                         Text(f"{g.count:,}", style=bold), Text(short_time(g.last_seen), style=bold),
-                         Text(f"{len(members)} findings"), Text(""),
-                         Text(visible(g.title), style=bold))
-            for f in members:
-                d = f.to_dict()
-                self._rows.append(f)
-                self.add_row(Text(""), Text("  └"), Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
+        group = None
+        for row in rows:
+            self._rows.append(row)
+            if isinstance(row, FindingGroup):
+                group = row
+                bold = "bold"
+                self.add_row(Text(row.severity.upper(), style=bold), Text(visible(row.rule_id), style=bold),
+                             Text(f"{row.count:,}", style=bold), Text(short_time(row.last_seen), style=bold),
+                             Text(f"{len(row.findings):,} findings"), Text(""),
+                             Text(visible(row.title), style=bold))
+            elif isinstance(row, More):
+                self.add_row(Text(""), Text("  …"), Text(""), Text(""), Text(f"{row.hidden:,} more"), Text(""),
+                             Text("enter: the evidence of the whole group", style="italic"))
+            else:
+                d = row.to_dict()
+                member = group is not None and (str(row.rule_id), str(row.severity)) == (group.rule_id, group.severity)
+                if member:
+                    first = (Text(""), Text("  └"))
+                else:
+                    group = None
+                    first = (Text(str(row.severity).upper(), style="bold"), Text(visible(row.rule_id), style="bold"))
+                self.add_row(*first, Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
                              t(short_actor(d["requester"], d["remote_ip"])), t(d["bucket"]), t(d["title"]))
         if self._rows:
             self.move_cursor(row=min(max(cursor, 0), len(self._rows) - 1))
 
     def selected(self) -> Any:
-        """The finding (or FindingGroup) under the cursor."""
+        """The finding (or FindingGroup) under the cursor (a "more" line stands for its group)."""
         if 0 <= self.cursor_row < len(self._rows):
-            return self._rows[self.cursor_row]
+            row = self._rows[self.cursor_row]
+            return row.group if isinstance(row, More) else row
         return None
 
     def action_evidence(self) -> None:

@@ -1,0 +1,108 @@
+"""The Findings tab's model: incremental grouping equals a fresh grouping, big groups are capped with a
+"more" line, and the tab stays small and answers enter on a group of thousands."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from s3tail.core.event import make_event
+from s3tail.core.rules import RuleEngine
+from s3tail.tui.findings import MAX_MEMBERS, FindingGroup, FindingsIndex, More
+
+from test_tui_app import EPOCH, make_app
+from s3tail.tui.testing import wait_until
+from s3tail.tui.widgets import FindingsView
+
+
+def anonymous_events(n_ips: int, per_ip: int = 2) -> list:
+    """Successful anonymous GETs from ``n_ips`` addresses: one s3.anonymous_access finding each."""
+    out = []
+    for k in range(per_ip):
+        for i in range(n_ips):
+            out.append(make_event(source="s3access", bucket="site", key=f"k{i}", operation="REST.GET.OBJECT",
+                                  action="GetObject", remote_ip=f"10.0.{i // 250}.{i % 250}", http_status=200,
+                                  ts=EPOCH + k * 60 + i % 50, time="x", log_object="mem", log_line=k * n_ips + i + 1,
+                                  cipher_suite="TLS_AES", host_header="site.s3.amazonaws.com", tls_version="TLSv1.3",
+                                  signature_version="SigV4"))
+    return out
+
+
+def summary(rows: list) -> list:
+    out = []
+    for r in rows:
+        if isinstance(r, FindingGroup):
+            out.append(("group", r.rule_id, r.severity, r.count, r.last_seen, len(r.findings)))
+        elif isinstance(r, More):
+            out.append(("more", r.group.rule_id, r.hidden))
+        else:
+            out.append(("finding", id(r)))
+    return out
+
+
+def test_incremental_updates_equal_one_update_of_everything():
+    engine = RuleEngine({})
+    evs = anonymous_events(60, per_ip=3)
+    random.Random(1).shuffle(evs)
+    index = FindingsIndex()
+    for i in range(0, len(evs), 17):
+        index.update(engine.process_batch(evs[i:i + 17]))
+    fresh = FindingsIndex()
+    fresh.update(engine.findings())
+    assert summary(index.rows()) == summary(fresh.rows())
+    assert len(index) == len(engine.findings()) == 60
+    version = index.version
+    assert not index.update(engine.findings())   # nothing new: no change, same version
+    assert index.version == version
+
+
+def test_a_big_group_is_capped_with_a_more_line_and_counts_stay_whole():
+    engine = RuleEngine({})
+    engine.process_batch(anonymous_events(500))
+    index = FindingsIndex()
+    index.update(engine.findings())
+    rows = index.rows()
+    group = rows[0]
+    assert isinstance(group, FindingGroup) and len(group.findings) == 500
+    assert group.count == sum(f.count for f in engine.findings()) == 1000
+    members = rows[1:1 + MAX_MEMBERS]
+    assert all(f.rule_id == "s3.anonymous_access" for f in members)
+    assert [f.last_ts for f in members] == sorted(f.last_ts for f in members)
+    newest = sorted((f.last_ts for f in engine.findings()), reverse=True)[:MAX_MEMBERS]
+    assert sorted(f.last_ts for f in members) == sorted(newest)
+    assert isinstance(rows[1 + MAX_MEMBERS], More) and rows[1 + MAX_MEMBERS].hidden == 500 - MAX_MEMBERS
+    assert len(group.event_refs) == 1000
+
+
+def test_a_raised_severity_moves_the_finding_to_its_new_group():
+    engine = RuleEngine({})
+    f = engine.process_batch(anonymous_events(3))[0]
+    index = FindingsIndex()
+    index.update(engine.findings())
+    f.severity = "critical"
+    assert index.update([f])
+    rows = summary(index.rows())
+    assert rows[0] == ("finding", id(f))   # critical first, a group of one
+    assert rows[1][:3] == ("group", "s3.anonymous_access", "medium") and rows[1][5] == 2
+
+
+async def test_the_tab_with_thousands_of_findings_draws_few_rows_and_enter_on_more_shows_the_group(tmp_path: Path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    lines = []
+    for i in range(3000):  # 3,000 visitor IPs of a public website bucket: 3,000 findings
+        ts = f"[01/Jan/2026:00:{i // 60 % 60:02d}:{i % 60:02d} +0000]"
+        lines.append(f"o site {ts} 10.{i // 250}.{i % 250}.9 - R{i} REST.GET.OBJECT k{i} \"GET /k{i} HTTP/1.1\" "
+                     f"200 - 10 10 1 1 \"-\" \"curl/8\" - h SigV4 TLS_AES_128_GCM_SHA256 - site.s3.amazonaws.com TLSv1.3 - -")
+    (d / "a.log").write_text("\n".join(lines) + "\n")
+    app = make_app("--no-follow", str(d))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: len(app.findings) >= 3000, what="3,000 findings")
+        await pilot.press("2")
+        view = app.query_one(FindingsView)
+        await wait_until(pilot, lambda: view.row_count > 0)
+        assert view.row_count <= 1 + MAX_MEMBERS + 1 + 5   # the group, its newest, "more", a few others
+        more = next(i for i, r in enumerate(view._rows) if isinstance(r, More))
+        view.move_cursor(row=more)
+        await pilot.press("enter")
+        assert app.query_one("#tabs").active == "requests"
+        assert len(app.table.model.view) == 3000
