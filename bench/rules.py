@@ -1,7 +1,13 @@
 """Rule-engine cost against parsing alone (issue 4: all default rules < 30% of parse time).
 
     python ../shared/tools/gen_s3_access_logs.py --lines 200000 --seed 1 > /tmp/gen-200k.log
-    python bench/rules.py /tmp/gen-200k.log [--runs 5] [--config FILE]
+    python bench/rules.py /tmp/gen-200k.log [--runs 5] [--config FILE] [--disable RULE_ID ...]
+
+Two paths are measured. **Columns** (the fast ingest path): parse alone as column batches
+(``colblock.from_block`` over blocks of ``--block-mb`` MB when the C extension has it, else
+``columns.from_events`` over batches of ``--column-batch`` events), parse + ``RuleEngine.process_columns``
+(then ``flush``), the difference per event and its ratio to parse, and the rules over batches already
+built. **Events**: as before (below).
 
 ``--config`` runs the rules with a config file (e.g. the generator's web buckets listed in
 ``public_buckets``: without it every anonymous visitor IP of a website bucket is a finding).
@@ -19,6 +25,7 @@ import statistics
 import sys
 import time
 
+from s3tail.core import columns
 from s3tail.core.event import Event
 from s3tail.core.reader import iter_sources
 from s3tail.core.rules import RuleEngine
@@ -35,43 +42,109 @@ def since(t0: tuple[float, float]) -> tuple[float, float]:
 
 def parse_only(path: str) -> tuple[tuple[float, float], int]:
     t0 = clocks()
-    n = 0
-    batch: list = []
-    for item in iter_sources([path]):
-        if type(item) is Event:
-            batch.append(item)
-            if len(batch) == BATCH:
-                n += len(batch)
-                batch = []
-    n += len(batch)
+    n = sum(len(b) for b in event_batches(path))
     return since(t0), n
 
 
 CONFIG: dict = {}
 
 
-def parse_and_rules(path: str) -> tuple[tuple[float, float], int]:
-    t0 = clocks()
-    engine = RuleEngine(CONFIG)
+def event_batches(path: str):
     batch: list = []
     for item in iter_sources([path]):
         if type(item) is Event:
             batch.append(item)
             if len(batch) == BATCH:
-                engine.process_batch(batch)
+                yield batch
                 batch = []
-    engine.process_batch(batch)
+    yield batch
+
+
+def timed_rules(batches, columnar: bool) -> tuple[tuple[float, float], int]:
+    """Every default rule over ``batches`` (made as they are consumed), then flush: (times, findings)."""
+    t0 = clocks()
+    engine = RuleEngine(CONFIG)
+    process = engine.process_columns if columnar else engine.process_batch
+    for b in batches:
+        process(b)
     engine.flush()
     return since(t0), len(engine.findings())
 
 
+def parse_and_rules(path: str) -> tuple[tuple[float, float], int]:
+    return timed_rules(event_batches(path), False)
+
+
 def rules_only(events: list) -> tuple[float, float]:
+    return timed_rules((events[i:i + BATCH] for i in range(0, len(events), BATCH)), False)[0]
+
+
+COLUMN_BATCH = 8192
+BLOCK_MB = 1.0
+
+
+FORCE_EVENTS = False
+
+
+def column_source() -> str:
+    if FORCE_EVENTS:
+        return "columns.from_events"
+    try:
+        from s3tail.core import access_log, colblock  # noqa: F401
+    except ImportError:
+        return "columns.from_events"
+    sp = access_log.speedups
+    return "colblock.from_block" if sp is not None and hasattr(sp, "scan_block") else "columns.from_events"
+
+
+def column_batches(path: str, dicts: columns.Dicts):
+    """Column batches of the file, as the ingest makes them (see the module docstring)."""
+    if column_source() == "colblock.from_block" and not path.endswith((".json", ".jsonl", ".gz")):
+        from s3tail.core import colblock
+        with open(path, "rb") as fh:
+            data = fh.read()
+        line = offset = 0
+        for block in colblock.split_blocks(data, int(BLOCK_MB * (1 << 20))):
+            yield colblock.from_block(block, path, line + 1, offset, dicts)
+            line += block.count(b"\n")
+            offset += len(block)
+        return
+    batch: list = []
+    for item in iter_sources([path]):
+        batch.append(item)
+        if len(batch) == COLUMN_BATCH:
+            yield columns.from_events(batch, dicts)
+            batch = []
+    if batch:
+        yield columns.from_events(batch, dicts)
+
+
+def columns_parse_only(path: str) -> tuple[tuple[float, float], int]:
     t0 = clocks()
-    engine = RuleEngine(CONFIG)
-    for i in range(0, len(events), BATCH):
-        engine.process_batch(events[i:i + BATCH])
-    engine.flush()
-    return since(t0)
+    n = sum(b.n for b in column_batches(path, columns.Dicts()))
+    return since(t0), n
+
+
+def columns_and_rules(path: str) -> tuple[tuple[float, float], int]:
+    return timed_rules(column_batches(path, columns.Dicts()), True)
+
+
+def columns_rules_only(batches: list) -> tuple[float, float]:
+    return timed_rules(batches, True)[0]
+
+
+def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> None:
+    target = 0.30
+    for k, clock in enumerate(("wall", "cpu")):
+        p = statistics.median(t[k] for t in parse_t)
+        b = statistics.median(t[k] for t in both_t)
+        a = statistics.median(t[k] for t in alone_t)
+        print(f"[{label} {clock}] parse alone:        {p:8.3f} s  {n / p:12,.0f} events/s  {p / n * 1e6:6.2f} us/event")
+        print(f"[{label} {clock}] parse + all rules:  {b:8.3f} s  {n / b:12,.0f} events/s")
+        print(f"[{label} {clock}] rules (difference): {b - p:8.3f} s  {(b - p) / n * 1e6:6.2f} us/event  "
+              f"ratio rules/parse = {(b - p) / p:6.1%}")
+        print(f"[{label} {clock}] rules over batches: {a:8.3f} s  {a / n * 1e6:6.2f} us/event  "
+              f"ratio rules/parse = {a / p:6.1%}  target < {target:.0%}: {'met' if a / p < target else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,34 +152,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("path", help="an access-log (or CloudTrail) file")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--config", help="TOML config for the rules (default: none, the built-in defaults)")
+    ap.add_argument("--disable", action="append", default=[], metavar="RULE_ID",
+                    help="turn a rule off (repeatable), e.g. to see one rule's share")
+    ap.add_argument("--column-batch", type=int, default=COLUMN_BATCH, help="events per from_events batch")
+    ap.add_argument("--block-mb", type=float, default=BLOCK_MB, help="MB per from_block block")
+    ap.add_argument("--no-events", action="store_true", help="measure the column path only")
+    ap.add_argument("--from-events", action="store_true", help="column batches from columns.from_events "
+                    "even when colblock.from_block is available")
     args = ap.parse_args(argv)
+    globals().update(COLUMN_BATCH=args.column_batch, BLOCK_MB=args.block_mb, FORCE_EVENTS=args.from_events)
     if args.config:
         from s3tail.core.config import load_config
 
         CONFIG.update(load_config(args.config))
-    parse_t, both_t, alone_t = [], [], []
-    n = findings = 0
+    for rule_id in args.disable:
+        CONFIG.setdefault("rules", {}).setdefault(rule_id, {})["enabled"] = False
+    print("command: python bench/rules.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    built = list(column_batches(args.path, columns.Dicts()))
+    cn, cfind, times = measure(args.runs, columns_parse_only, columns_and_rules, lambda: columns_rules_only(built),
+                               args.path)
+    print(f"columns: {cn:,} rows ({column_source()}, {len(built)} batches), findings: {cfind:,}, "
+          f"runs: {args.runs} (medians)")
+    report("columns", cn, *times)
+    if args.no_events:
+        return 0
     events = [i for i in iter_sources([args.path]) if type(i) is Event]
-    for _ in range(args.runs):
-        t, n = parse_only(args.path)
-        parse_t.append(t)
-        t, findings = parse_and_rules(args.path)
-        both_t.append(t)
-        alone_t.append(rules_only(events))
+    n, findings, times = measure(args.runs, parse_only, parse_and_rules, lambda: rules_only(events), args.path)
     print(f"events: {n:,} ({args.path}), findings: {findings:,}, runs: {args.runs} (medians), batches of {BATCH}")
-    target = 0.30
-    for k, clock in enumerate(("wall", "cpu")):
-        p = statistics.median(t[k] for t in parse_t)
-        b = statistics.median(t[k] for t in both_t)
-        a = statistics.median(t[k] for t in alone_t)
-        print(f"[{clock}] parse alone:        {p:8.3f} s  {n / p:12,.0f} events/s  {p / n * 1e6:6.2f} us/event")
-        print(f"[{clock}] parse + all rules:  {b:8.3f} s  {n / b:12,.0f} events/s")
-        print(f"[{clock}] rules (difference): {b - p:8.3f} s  {(b - p) / n * 1e6:6.2f} us/event  "
-              f"ratio rules/parse = {(b - p) / p:6.1%}")
-        print(f"[{clock}] rules over a list:  {a:8.3f} s  {a / n * 1e6:6.2f} us/event  "
-              f"ratio rules/parse = {a / p:6.1%}  target < {target:.0%}: {'met' if a / p < target else 'NOT met'}")
+    report("events", n, *times)
     return 0
 
+
+def measure(runs: int, parse, both, alone, path: str) -> tuple[int, int, tuple[list, list, list]]:
+    """``runs`` interleaved runs of parse alone, parse + rules, rules alone: (n, findings, times)."""
+    parse_t, both_t, alone_t = [], [], []
+    n = findings = 0
+    for _ in range(runs):
+        t, n = parse(path)
+        parse_t.append(t)
+        t, findings = both(path)
+        both_t.append(t)
+        alone_t.append(alone())
+    return n, findings, (parse_t, both_t, alone_t)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,830 @@
+"""The rule engine over column batches (:meth:`RuleEngine.process_columns`): numpy gates, Python only
+for the rows that matter.
+
+Per rule and batch, three kinds of rows:
+
+* **fast hits**: rows of access-log events (request ``source`` ``s3access``) whose hit is decided by
+  verdict tables per dictionary code (operation set and status class per ``request`` code, anonymous
+  and AWS-service per ``identity`` code, TLS/SigV2/aws-internal/pentest per ``client`` code, cipher and
+  website host per ``xport`` code, public per ``bucket`` code, sensitive-pattern per ``key`` code),
+  gathered and combined with numpy; the verdicts mirror the built-in ``match`` functions (same
+  parameters, from the rule's ``params`` and the engine's settings);
+* **slow rows**: rows the codes cannot decide (CloudTrail rows, rules whose hit reads a request body
+  or the request URI, user rules, rules whose config the verdict tables do not model): the row's
+  full :class:`Event` (``batch.event``), the engine's gate test and the rule's own ``match``;
+* everything else: no hit (the verdicts are exact on access-log rows).
+
+Hits then take the engine's own code (:meth:`RuleEngine._take`): join the open finding, count in the
+window, open a finding, with a light :class:`Row` (the fields findings, samples and titles read,
+built from codes) in place of the event. Windowed rules first put fast hits in a per-rule **store**
+of numpy columns (group id, event time, weight, codes): only groups that already have engine state
+(an open finding or a window), groups with a slow hit, and groups whose stored entries can reach the
+threshold within the window (a necessary condition, computed for all touched groups at once: sort by
+(group, time), cumulative sums, ``searchsorted`` of ``time - window``) go through the Python window
+code, which replays their stored entries in arrival order first. ``s3.mass_download`` thus sees half
+of all rows in numpy only.
+
+Request counts for ``min_error_share`` are kept per batch piece as sorted numpy ids and counts
+(:class:`ColumnCounts`, read through ``get`` like the event path's ``Counter``).
+
+Documented differences from :meth:`RuleEngine.process_batch` (same findings otherwise):
+
+* Creation order of findings (``findings()``) and the order of the returned list may differ within
+  one batch (groups promoted to the Python window code are replayed after the other rows of that
+  rule); the set of findings and their contents do not.
+* The store keeps, per group, the entries within the window of the group's newest entry, and late
+  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time; it is
+  pruned when the engine sweeps. A group promoted later replays what the store kept. The event
+  path's window segments differ in two corner cases only: a late log object more than ``IDLE_SECONDS``
+  older than the newest event, whose segment the event path sweeps up to an hour earlier than the
+  store drops it; and groups with more than ``MAX_SEGMENTS`` late segments at once. Neither occurs
+  in the tests' traffic (generated, episodes, out-of-order batches).
+* A group once promoted stays in the Python window code until the engine's sweep drops its window
+  (6 h idle), as in the event path (speed only).
+* ``process_batch`` after ``process_columns`` on one engine first replays every stored entry into
+  the Python windows (mixed use stays correct; the first such batch pays for it).
+"""
+from __future__ import annotations
+
+import fnmatch
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from ..columns import ColumnBatch, Dicts, EventBatch, Table
+from . import builtin as B
+from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
+from .model import ONE, Rule
+
+# The fields of an event that the engine, findings, samples and built-in titles read for fast rows.
+Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
+                         "http_status", "error_code", "bytes_sent", "user_agent", "principal_type",
+                         "log_object", "log_line", "time", "ts", "detail", "request_uri"))
+STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
+COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
+FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
+    "s3.object_access_errors": True, "s3.enumeration": True, "s3.mass_download": False,
+    "s3.mass_delete": True, "s3.anonymous_access": True, "s3.insecure_transport": True,
+    "s3.sigv2_request": True, "s3.pentest_user_agent": True, "s3.sensitive_object_access": True,
+    "s3.bucket_deleted": True,
+}
+
+
+class ColumnCounts:
+    """Requests per actor and per (bucket, actor) of one batch piece, by interned key id:
+    ``get(key, 0)`` as the event path's ``Counter`` (a dict is made on the first ``get``)."""
+
+    __slots__ = ("ids", "counts", "runner", "_d")
+
+    def __init__(self, ids: np.ndarray, counts: np.ndarray, runner: "ColumnRunner"):
+        self.ids, self.counts, self.runner = ids, counts, runner
+        self._d: dict | None = None
+
+    def get(self, key, default=0):
+        d = self._d
+        if d is None:
+            d = self._d = dict(zip(self.ids.tolist(), self.counts.tolist()))
+        i = self.runner._gid.get(key)
+        return default if i is None else d.get(i, default)
+
+
+class _Store:
+    """Window entries of one windowed rule not (yet) in the engine's Python windows."""
+
+    __slots__ = ("chunks", "newest", "n")
+
+    def __init__(self) -> None:
+        self.chunks: list[dict[str, np.ndarray]] = []
+        self.newest = np.zeros(0)   # gid -> newest ts stored so far (-inf: none)
+        self.n = 0
+
+    def add(self, chunk: dict[str, np.ndarray], span: float, wm: float) -> None:
+        if len(chunk["gid"]):
+            self.chunks.append(chunk)
+            self.n += len(chunk["gid"])
+            if len(self.chunks) > COMPACT_CHUNKS:
+                self.prune(span, wm)
+
+    def prune(self, span: float, wm: float) -> None:
+        """Keep the entries a window can still use (see the module docstring)."""
+        data = self.all()
+        if data is None:
+            return
+        ts = data["ts"]
+        keep = (ts >= self.newest[data["gid"]] - span) | (data["late"] & (ts >= wm - IDLE_SECONDS - SWEEP_EVERY - span))
+        if not keep.all():
+            self.chunks = [{k: v[keep] for k, v in data.items()}] if keep.any() else []
+            self.n = int(keep.sum())
+
+    def all(self) -> dict[str, np.ndarray] | None:
+        if not self.chunks:
+            return None
+        if len(self.chunks) > 1:
+            self.chunks = [{k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}]
+        return self.chunks[0]
+
+    def take(self, gids_mask: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Remove and return the entries whose gid is flagged in ``gids_mask``."""
+        out, keep = [], []
+        for c in self.chunks:
+            g = c["gid"]
+            m = gids_mask[g]
+            if m.any():
+                out.append({k: v[m] for k, v in c.items()})
+                if not m.all():
+                    keep.append({k: v[~m] for k, v in c.items()})
+            else:
+                keep.append(c)
+        self.chunks = keep
+        if not out:
+            return None
+        taken = {k: np.concatenate([c[k] for c in out]) for k in out[0]}
+        self.n -= len(taken["gid"])
+        return taken
+
+    def select(self, gids_mask: np.ndarray, since: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The entries (ts, w, gid, key) of flagged gids at or after ``since[gid]``, not removed."""
+        parts = []
+        for c in self.chunks:
+            g = c["gid"]
+            m = gids_mask[g]
+            m &= c["ts"] >= since[g]
+            if m.any():
+                parts.append({k: c[k][m] for k in ("gid", "ts", "w", "key", "hasval")})
+        if not parts:
+            return None
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+class ColumnRunner:
+    """The column path of one :class:`RuleEngine` (see the module docstring)."""
+
+    def __init__(self, engine, settings: dict[str, Any]):
+        self.engine = engine
+        self.settings = settings
+        self._gid: dict[Any, int] = {}      # interned group keys and actors: value -> id
+        self._gval: list[Any] = []
+        self._bid: dict[Any, int] = {}      # interned bucket names
+        self._bval: list[Any] = []
+        # known pairs ``bucket id << 32 | actor id`` (sorted) and the ids of their (bucket, actor) keys
+        self._pair_keys = np.zeros(0, dtype=np.int64)
+        self._pair_vals = np.zeros(0, dtype=np.int64)
+        self._derived: dict[tuple, tuple[Table, np.ndarray]] = {}
+        self._stores: dict[str, _Store] = {}
+        self._texts: dict[tuple, dict[str, bool]] = {}   # (field, literals) -> text -> may hold one
+        self._seq = 0
+        self._dicts: Dicts | None = None
+        public = frozenset(settings.get("public_buckets") or ())
+        self._public = public
+        self._public_globs = [b for b in public if any(c in b for c in "*?[")]
+        self._sensitive = B.KeyPatterns(list(B.DEFAULT_SENSITIVE) + list(settings.get("sensitive_patterns") or ()))
+
+    # ------------------------------------------------------------------ interning and verdicts
+
+    def gid(self, value) -> int:
+        g = self._gid.get(value)
+        if g is None:
+            g = self._gid[value] = len(self._gval)
+            self._gval.append(value)
+        return g
+
+    def pair_ids(self, pairs: np.ndarray) -> np.ndarray:
+        """Interned ids of (bucket, value) for packed ``bucket id << 32 | value id`` pairs: numpy
+        ``searchsorted`` in the known pairs, Python only for pairs not seen before."""
+        keys, vals = self._pair_keys, self._pair_vals
+        idx = np.searchsorted(keys, pairs)
+        idx[idx == len(keys)] = 0
+        out = vals[idx] if len(keys) else np.zeros(len(pairs), dtype=np.int64)
+        miss = keys[idx] != pairs if len(keys) else np.ones(len(pairs), bool)
+        if miss.any():
+            gval, gid, bval = self._gval, self.gid, self._bval
+            todo = np.flatnonzero(miss)
+            new, inv = np.unique(pairs[todo], return_inverse=True)
+            ids = np.fromiter((gid((bval[p >> 32], gval[p & 0xFFFFFFFF])) for p in new.tolist()),
+                              dtype=np.int64, count=len(new))
+            out[todo] = ids[inv.reshape(-1)]
+            at = np.searchsorted(keys, new)   # keep the known pairs sorted: one O(known) insert
+            self._pair_keys = np.insert(keys, at, new)
+            self._pair_vals = np.insert(vals, at, ids)
+        return out
+
+    def verdict(self, table: Table, name: Any, fn, dtype=bool) -> np.ndarray:
+        """``arr[code] = fn(value)`` over ``table`` (engine-local: verdicts depend on the config)."""
+        return self._extend(table, name, lambda vals: np.fromiter(map(fn, vals), dtype=dtype, count=len(vals)))
+
+    def _extend(self, table: Table, name: Any, compute) -> np.ndarray:
+        """The cached per-code array ``name`` over ``table``, extended by ``compute(new values)``."""
+        ent = self._derived.get((id(table), name))
+        n = len(table.values)
+        old = ent[1] if ent is not None and ent[0] is table else None
+        if old is not None and len(old) >= n:
+            return old
+        start = 0 if old is None else len(old)
+        new = compute(table.values[start:n])
+        arr = new if old is None else np.concatenate((old, new))
+        self._derived[(id(table), name)] = (table, arr)
+        return arr
+
+    def verdict_some(self, table: Table, name: Any, codes: np.ndarray, fn) -> np.ndarray:
+        """``fn(value)`` for ``codes`` only (bool), cached per code in a dict (sparse verdicts)."""
+        ent = self._derived.get((id(table), name))
+        if ent is None or ent[0] is not table:
+            ent = self._derived[(id(table), name)] = (table, {})
+        cache = ent[1]
+        values = table.values
+        out = []
+        for c in codes.tolist():
+            v = cache.get(c)
+            if v is None:
+                v = cache[c] = bool(fn(values[c]))
+            out.append(v)
+        return np.array(out, dtype=bool)
+
+    def literal_verdict(self, table: Table, name: Any, literals: tuple, text=lambda v: v or "") -> np.ndarray:
+        """Per code: the value's text holds one of the lower-case ``literals`` (Joined over new values)."""
+        def compute(vals: list) -> np.ndarray:
+            new = np.zeros(len(vals), dtype=bool)
+            found = Joined([text(v) for v in vals]).find(literals) if vals else ()
+            if found:
+                new[np.fromiter(found, dtype=np.int64, count=len(found))] = True
+            return new
+        return self._extend(table, name, compute)
+
+    # ------------------------------------------------------------------ per batch
+
+    def process(self, batch: ColumnBatch) -> list:
+        eng = self.engine
+        if self._dicts is not None and batch.dicts is not self._dicts:
+            self.materialize()        # codes of another pipeline: stored entries go to Python windows
+        self._dicts = batch.dicts
+        touched: dict = {}
+        n = batch.n
+        ts = batch.ts
+        if n and not np.isnan(ts).all():
+            newest = float(np.nanmax(ts))
+            if newest > eng.watermark:
+                eng.watermark = newest
+        wm = eng.watermark
+        ctx = _Ctx(self, batch, wm)
+        if eng._share and n:
+            self.count_requests(ctx)
+        for rule in eng.active:
+            self.run_rule(rule, ctx, touched)
+        if eng._next_sweep is None:
+            eng._next_sweep = wm + SWEEP_EVERY
+        elif wm >= eng._next_sweep:
+            eng._sweep()
+            self.prune()
+        return list(touched)
+
+    def count_requests(self, ctx: "_Ctx") -> None:
+        """The column form of ``RuleEngine._count_requests``: the same pieces and keys."""
+        eng, batch = self.engine, ctx.batch
+        n = batch.n
+        ts = batch.ts
+        valid = ~np.isnan(ts)
+        wm = eng.watermark
+        if valid.any():
+            tmin, tmax = float(np.nanmin(ts)), float(np.nanmax(ts))
+        else:
+            tmin = tmax = None
+        if tmin is not None and tmax - tmin > REQ_SPAN and n > REQ_CHUNK:
+            starts = np.arange(0, n, REQ_CHUNK)
+        else:
+            starts = np.array([0])
+        actor = ctx.actor_gid()
+        pair = ctx.pair_gid(actor)
+        piece = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, n)))
+        both = np.concatenate(((piece << 32) | actor, (piece << 32) | pair))
+        u, counts = np.unique(both, return_counts=True)
+        uid = u & 0xFFFFFFFF
+        bounds = np.searchsorted(u >> 32, np.arange(len(starts) + 1))
+        chunks = eng._req_chunks
+        for k, s in enumerate(starts.tolist()):
+            e = min(s + REQ_CHUNK, n) if len(starts) > 1 else n
+            t = ts[s:e]
+            t = t[~np.isnan(t)]
+            lo, hi = (float(t.min()), float(t.max())) if len(t) else (wm, wm)
+            a, b = bounds[k], bounds[k + 1]
+            chunks.append((lo, hi, ColumnCounts(uid[a:b], counts[a:b], self)))
+        horizon = max(wm, tmax if tmax is not None else wm) - eng._req_keep
+        while chunks and chunks[0][1] < horizon:
+            chunks.popleft()
+
+    # ------------------------------------------------------------------ one rule
+
+    def run_rule(self, rule: Rule, ctx: "_Ctx", touched: dict) -> None:
+        eng = self.engine
+        batch = ctx.batch
+        if not batch.n:
+            return
+        fast, weight, slow = ctx.rule_rows(rule)
+        slow_items = []
+        if slow is not None and len(slow):
+            gate = ctx.gate_fn(rule)
+            match, group = rule.match, rule.group
+            for r, ev in zip(slow.tolist(), batch.events(slow)):
+                if not gate(ev):
+                    continue
+                try:
+                    hit = match(ev)
+                except Exception as exc:
+                    eng._rule_failed(rule, exc)
+                    continue
+                if hit is not None:
+                    slow_items.append((r, ev, hit, group(ev)))
+        if not rule.is_window:
+            items = slow_items
+            if fast is not None and len(fast):
+                keys = ctx.group_keys(rule, fast)
+                rows = ctx.rows(fast)
+                one = FAST_KINDS[rule.id]
+                hits = [ONE] * len(rows) if one else [(w, None, None, None) for w in weight.tolist()]
+                fitems = list(zip(fast.tolist(), rows, hits, keys))
+                items = _merge(fitems, items) if items else fitems
+            if items:
+                eng._take(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
+            return
+        self.run_window(rule, ctx, fast, weight, slow_items, touched)
+
+    def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
+        eng = self.engine
+        store = self._stores.get(rule.id)
+        if store is None:
+            store = self._stores[rule.id] = _Store()
+        span = rule.window * 60
+        base = self._seq
+        self._seq += ctx.batch.n
+        python_keys = {key for _, _, _, key in slow_items}
+        if fast is not None and len(fast):
+            gids = ctx.group_gids(rule, fast)
+            t = ctx.ts_eff[fast]
+            if len(store.newest) < len(self._gval):
+                store.newest = np.concatenate((store.newest, np.full(len(self._gval) - len(store.newest), -np.inf)))
+            np.maximum.at(store.newest, gids, t)
+            chunk = {"gid": gids, "seq": base + fast, "ts": t, "w": weight,
+                     "late": t < store.newest[gids] - span, "line": ctx.batch.log_line[fast],
+                     "bytes": ctx.batch.nums["bytes_sent"][fast]}
+            for name in STORE_TABLES:
+                chunk[name] = ctx.batch.codes[name][fast]
+            chunk["hasval"] = ctx.key_notnone()[chunk["key"]] if rule.distinct is not None else np.zeros(len(fast), bool)
+            store.add(chunk, span, ctx.wm)
+            ug = np.unique(gids)
+            gval = self._gval
+            open_, windows = rule.open, rule.windows
+            exact = [g for g in ug.tolist() if gval[g] in open_ or gval[g] in windows]
+            python_keys.update(gval[g] for g in exact)
+            candidates = np.zeros(len(gval), bool)
+            candidates[ug] = True
+            if exact:
+                candidates[exact] = False
+            for key in python_keys:
+                g = self._gid.get(key)
+                if g is not None and g < len(candidates):
+                    candidates[g] = False
+            if candidates.any():
+                since = np.full(len(gval), np.inf)
+                np.minimum.at(since, gids, t - span)
+                python_keys.update(gval[g] for g in self.reachable(rule, store, candidates, since, span))
+        if not python_keys:
+            return
+        flag = np.zeros(len(self._gval) + 1, bool)
+        for key in python_keys:
+            g = self._gid.get(key)
+            if g is not None:
+                flag[g] = True
+        taken = store.take(flag[:len(self._gval)]) if len(flag) > 1 else None
+        items = [(base + r, ev, hit, key) for r, ev, hit, key in slow_items]
+        if taken is not None:
+            order = np.argsort(taken["seq"], kind="stable")
+            taken = {k: v[order] for k, v in taken.items()}
+            rows = self.stored_rows(taken, ctx.batch.dicts)
+            keys = [self._gval[g] for g in taken["gid"].tolist()]
+            if FAST_KINDS.get(rule.id, True):
+                hits = [ONE] * len(rows)
+            else:
+                kv = ctx.batch.dicts["key"].values
+                hits = [(w, kv[k], None, None) for w, k in zip(taken["w"].tolist(), taken["key"].tolist())]
+            stored = list(zip(taken["seq"].tolist(), rows, hits, keys))
+            items = _merge(stored, items) if items else stored
+        if items:
+            eng._take(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
+
+    def reachable(self, rule: Rule, store: _Store, candidates: np.ndarray, since: np.ndarray,
+                  span: float) -> list[int]:
+        """Flagged gids whose stored entries reach the threshold (or the distinct count) within some
+        window of ``span`` seconds: a necessary condition of the Python window firing. Only windows
+        holding one of this batch's entries can be new: entries before ``since[gid]`` (the group's
+        oldest new entry - span) are left out."""
+        sel = store.select(candidates, since)
+        if sel is None:
+            return []
+        g, t, w = sel["gid"], sel["ts"], sel["w"]
+        order = np.lexsort((t, g))
+        g, t, w = g[order], t[order], w[order]
+        ug, first = np.unique(g, return_index=True)
+        rank = np.repeat(np.arange(len(ug)), np.diff(np.append(first, len(g))))
+        t0 = t.min()
+        big = (t.max() - t0) + span + 1.0
+        adj = (t - t0) + rank * big
+        left = np.searchsorted(adj, adj - span, side="left")
+        out: set[int] = set()
+        thr = rule.threshold
+        cs = np.concatenate(([0], np.cumsum(w, dtype=np.float64)))
+        sums = cs[1:] - cs[left]
+        hit = sums >= thr
+        if hit.any():
+            out.update(np.unique(g[hit]).tolist())
+        if rule.distinct is not None:
+            hv = sel["hasval"][order]
+            cc = np.concatenate(([0], np.cumsum(hv, dtype=np.int64)))
+            many = (cc[1:] - cc[left]) >= rule.distinct
+            if many.any():
+                keys = sel["key"][order]
+                for gg in np.unique(g[many]).tolist():
+                    if gg in out:
+                        continue
+                    m = (g == gg) & hv
+                    if len(np.unique(keys[m])) >= rule.distinct:
+                        out.add(gg)
+        return sorted(out)
+
+    def stored_rows(self, taken: dict[str, np.ndarray], dicts: Dicts) -> list[Row]:
+        cols = {name: taken[name] for name in STORE_TABLES}
+        return _rows(dicts, cols, taken["bytes"], taken["line"], taken["ts"])
+
+    def prune(self) -> None:
+        """Drop stored entries no window can use any more (at the engine's sweeps)."""
+        wm = self.engine.watermark
+        for rule_id, store in self._stores.items():
+            store.prune(self.engine._by_id[rule_id].window * 60, wm)
+
+    def materialize(self) -> None:
+        """Replay every stored entry into the engine's Python windows (before an event-path batch
+        or a batch of another pipeline's dictionaries)."""
+        if self._dicts is None or not any(s.chunks for s in self._stores.values()):
+            return
+        eng = self.engine
+        touched: dict = {}
+        for rule_id, store in self._stores.items():
+            data = store.all()
+            if data is None:
+                continue
+            store.chunks, store.n = [], 0
+            rule = eng._by_id[rule_id]
+            order = np.argsort(data["seq"], kind="stable")
+            data = {k: v[order] for k, v in data.items()}
+            rows = self.stored_rows(data, self._dicts)
+            keys = [self._gval[g] for g in data["gid"].tolist()]
+            if FAST_KINDS.get(rule_id, True):
+                hits = [ONE] * len(rows)
+            else:
+                kv = self._dicts["key"].values
+                hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), data["key"].tolist())]
+            eng._take(rule, list(zip(rows, hits, keys)), touched)
+
+    def clear(self) -> None:
+        self._stores.clear()
+
+
+def _merge(a: list, b: list) -> list:
+    """Two lists of (order, ...) tuples, each sorted by order, merged."""
+    return sorted(a + b, key=_first)
+
+
+def _first(t):
+    return t[0]
+
+
+def _rows(dicts: Dicts, codes: dict[str, np.ndarray], sent: np.ndarray, line: np.ndarray,
+          ts: np.ndarray | None) -> list[Row]:
+    """Light rows from codes; ``ts``: the event times to use (stored entries: the time the engine
+    used when the entry arrived), else each row's own (None where it has none)."""
+    req = dicts["request"].values
+    idn = dicts["identity"].values
+    cli = dicts["client"].values
+    tim = dicts["time"].values
+    rq = [req[c] for c in codes["request"].tolist()]
+    iv = [idn[c] for c in codes["identity"].tolist()]
+    tv = [tim[c] for c in codes["time"].tolist()]
+    n = len(rq)
+    none = [None] * n
+    return list(map(Row._make, zip(
+        [r[0] for r in rq], _lookup(dicts, codes, "bucket"), _lookup(dicts, codes, "key"),
+        [r[1] for r in rq], [r[2] for r in rq], [v[0] for v in iv], _lookup(dicts, codes, "ip"),
+        [r[3] for r in rq], [r[4] for r in rq], [None if b == -1 else b for b in sent.tolist()],
+        [cli[c][0] for c in codes["client"].tolist()], [v[4] for v in iv], _lookup(dicts, codes, "object"),
+        [None if x == -1 else x for x in line.tolist()], [v[1] for v in tv],
+        [v[0] for v in tv] if ts is None else ts.tolist(), none, none)))
+
+
+def _lookup(dicts: Dicts, codes: dict[str, np.ndarray], table: str) -> list:
+    vals = dicts[table].values
+    return [vals[c] for c in codes[table].tolist()]
+
+
+class _Ctx:
+    """Per-batch arrays shared by the rules (computed on first use)."""
+
+    def __init__(self, runner: ColumnRunner, batch: ColumnBatch, wm: float):
+        self.r = runner
+        self.batch = batch
+        self.wm = wm
+        self.d = batch.dicts
+        self.c = batch.codes
+        ts = batch.ts
+        self.ts_eff = np.where(np.isnan(ts), wm, ts) if len(ts) else ts
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, name, fn):
+        v = self._cache.get(name)
+        if v is None:
+            v = self._cache[name] = fn()
+        return v
+
+    # per-code verdict tables gathered per row ---------------------------------
+
+    def req_col(self, name: str, fn, dtype=bool):
+        return self._get("rq:" + name, lambda: self.r.verdict(self.d["request"], name, fn, dtype)[self.c["request"]])
+
+    def idn_col(self, name: str, fn, dtype=bool):
+        return self._get("id:" + name, lambda: self.r.verdict(self.d["identity"], name, fn, dtype)[self.c["identity"]])
+
+    def cli_col(self, name: str, fn, dtype=bool):
+        return self._get("cl:" + name, lambda: self.r.verdict(self.d["client"], name, fn, dtype)[self.c["client"]])
+
+    def access(self):
+        return self.req_col("access", lambda v: v[0] == "s3access")
+
+    def status(self):
+        return self.req_col("status", lambda v: v[3] if type(v[3]) is int else (-1 if v[3] is None else -2),
+                            np.int64)
+
+    def err_none(self):
+        return self.req_col("errnone", lambda v: v[4] is None)
+
+    def ok(self):
+        def f():
+            st = self.status()
+            return self.err_none() & (st < 400) & (st != -2)
+        return self._get("ok", f)
+
+    def service(self):
+        return self.idn_col("service", lambda v: v[4] == "service")
+
+    def anon(self):
+        return self.idn_col("anon", lambda v: v[0] is None)
+
+    def awsint(self):
+        return self.cli_col("awsint", lambda v: isinstance(v[0], str) and v[0].startswith("aws-internal"))
+
+    def key_notnone(self):
+        return self.r.verdict(self.d["key"], "notnone", lambda v: v is not None)
+
+    def ops(self, rule: Rule):
+        fn = rule.ops
+        if fn is None:
+            return None
+
+        def verdict(v):
+            op = v[1]
+            actions, is_object = _classify(op)
+            return bool(fn(op or "", actions, is_object))
+        return self.req_col(("ops", id(rule), id(fn)).__repr__(), verdict)
+
+    def actor_gid(self):
+        def f():
+            gid = self.r.gid
+            req = self.r.verdict(self.d["identity"], "actor", lambda v: -1 if v[0] is None else gid(v[0]), np.int64)
+            ip = self.r.verdict(self.d["ip"], "actor", gid, np.int64)
+            a = req[self.c["identity"]]
+            return np.where(a >= 0, a, ip[self.c["ip"]])
+        return self._get("actor", f)
+
+    def bucket_id(self):
+        def f():
+            bids, bval = self.r._bid, self.r._bval
+
+            def bid(v):
+                b = bids.get(v)
+                if b is None:
+                    b = bids[v] = len(bval)
+                    bval.append(v)
+                return b
+            return self.r.verdict(self.d["bucket"], "bid", bid, np.int64)[self.c["bucket"]]
+        return self._get("bid", f)
+
+    def ip_gid(self):
+        return self._get("ipgid", lambda: self.r.verdict(self.d["ip"], "actor", self.r.gid, np.int64)[self.c["ip"]])
+
+    # rows, keys ----------------------------------------------------------------
+
+    def rows(self, sel: np.ndarray) -> list[Row]:
+        b = self.batch
+        rows = _rows(self.d, {name: self.c[name][sel] for name in STORE_TABLES}, b.nums["bytes_sent"][sel],
+                     b.log_line[sel], None)
+        return rows
+
+    def group_gids(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
+        """Interned group-key ids of rows ``sel`` (built-in group functions only)."""
+        g = rule.group
+        if g is B.by_actor:
+            return self.actor_gid()[sel]
+        second = self.actor_gid() if g is B.by_bucket_actor else self.ip_gid()
+        return self.pair_gid(second)[sel]
+
+    def pair_gid(self, second: np.ndarray) -> np.ndarray:
+        """Per row, the interned id of ``(bucket, value of second)`` (actor or IP ids)."""
+        name = "pair" if second is self._cache.get("actor") else "pairip"
+        v = self._cache.get(name)
+        if v is None:
+            v = self._cache[name] = self.r.pair_ids((self.bucket_id() << 32) | second)
+        return v
+
+    def group_keys(self, rule: Rule, sel: np.ndarray) -> list:
+        gval = self.r._gval
+        return [gval[g] for g in self.group_gids(rule, sel).tolist()]
+
+    # which rows each rule sees ---------------------------------------------------
+
+    def gate_fn(self, rule: Rule):
+        """The engine's dispatch test of one event (operation set, gate, user-agent verdict)."""
+        gate = rule.gate
+        ops = rule.ops
+
+        def test(ev) -> bool:
+            op = ev.operation
+            if ops is not None:
+                actions, is_object = _classify(op)
+                if not ops(op or "", actions, is_object):
+                    return False
+            if rule.prefilter is not None:
+                return True   # a necessary condition of match: match decides
+            if gate == "error":
+                st = ev.http_status
+                return st is not None and st >= 400
+            if gate == "anon":
+                return ev.requester is None
+            if gate == "notls":
+                return ev.tls_version is None and ev.detail is None
+            if gate == "sigv2":
+                return ev.signature_version == "SigV2"
+            if gate == "ua":
+                ua = ev.user_agent
+                return ua is not None and bool(rule.ua_test(ua))
+            return True
+        return test
+
+    def rule_rows(self, rule: Rule):
+        """(fast hit rows, their weights, slow rows) of ``rule`` (row indexes, ascending)."""
+        n = self.batch.n
+        opsm = self.ops(rule)
+        base = np.ones(n, bool) if opsm is None else opsm
+        kind = rule.id if rule.source == "builtin" and rule.id in FAST_KINDS else None
+        if kind is not None and not self.fast_config_ok(rule):
+            kind = None
+        if kind is None:
+            cand = base & self.cheap_prefilter(rule)
+            return None, None, np.flatnonzero(cand)
+        st = self.status()
+        acc = self.access() & (st != -2)
+        p = rule.params
+        skip = p.get("skip_services", False)
+        weight = None
+        if kind in ("s3.object_access_errors", "s3.enumeration"):
+            a, b = (403, 405) if kind == "s3.object_access_errors" else (403, 404)
+            m = (st == a) | (st == b)
+            if skip:
+                m &= ~self.service()
+            if skip or kind == "s3.object_access_errors":
+                m &= ~self.awsint()
+        elif kind == "s3.mass_download":
+            m = self.err_none() & ((st == -1) | ((st >= 200) & (st < 300)))
+            if skip:
+                m &= ~(self.service() | self.awsint())
+            sent = self.batch.nums["bytes_sent"]
+            odd = sent == -2
+            if odd.any():  # a value the column cannot hold: the event decides
+                acc = acc & ~odd
+            w = np.maximum(sent, 0)
+            cap = p.get("object_cap") or 0
+            weight = np.minimum(w, cap) if cap else w
+        elif kind == "s3.mass_delete":
+            m = self.ok()
+            if skip:
+                m &= ~(self.service() | self.awsint())
+        elif kind == "s3.anonymous_access":
+            m = self.anon() & self.err_none() & (st >= 200) & (st < 400) & ~self.public()
+        elif kind == "s3.insecure_transport":
+            m = self.cli_col("notls", lambda v: v[1] is None) & self.insecure_xport()
+        elif kind == "s3.sigv2_request":
+            m = self.cli_col("sigv2", lambda v: v[2] == "SigV2")
+        elif kind == "s3.pentest_user_agent":
+            test = rule.ua_test
+            m = self.cli_col(("pentest", id(test)).__repr__(), lambda v: v[0] is not None and bool(test(v[0])))
+        elif kind == "s3.sensitive_object_access":
+            m = self.ok() & self.cheap_prefilter(rule)
+            cand = np.flatnonzero(base & acc & m)
+            if len(cand):
+                kc = self.c["key"][cand]
+                exact = self.r.verdict_some(self.d["key"], "sensitive", kc,
+                                            lambda v: v is not None and self.r._sensitive(v))
+                m = m.copy()
+                m[cand[~exact]] = False
+        else:  # s3.bucket_deleted
+            m = self.ok()
+        fast_m = base & acc & m
+        fast = np.flatnonzero(fast_m)
+        slow = np.flatnonzero(base & ~acc & self.cheap_prefilter(rule))
+        if weight is None:
+            weight = np.ones(len(fast), dtype=np.int64)
+        else:
+            weight = weight[fast]
+        return fast, weight, slow
+
+    def fast_config_ok(self, rule: Rule) -> bool:
+        """The code verdicts model the built-in match functions as configured (else: slow rows)."""
+        if rule.mode not in ("window", "single") or rule.group not in (B.by_actor, B.by_bucket_actor, B.by_bucket_ip):
+            return False
+        if rule.id == "s3.sensitive_object_access":
+            return True
+        p = rule.params
+        return all(isinstance(p.get(k), (bool, int, float)) or p.get(k) is None
+                   for k in ("skip_services", "object_cap", "min_error_share"))
+
+    def cheap_prefilter(self, rule: Rule):
+        """A necessary condition of the rule's gate and match per row (all rows when unknown)."""
+        n = self.batch.n
+        pf = rule.prefilter
+        if pf is not None and pf[1] is not None:
+            field, lits = pf
+            if field == "key":
+                v = self.r.literal_verdict(self.d["key"], ("lit",) + tuple(lits), tuple(lits))
+                return v[self.c["key"]]
+            if field == "ua":
+                v = self.r.literal_verdict(self.d["client"], ("litua",) + tuple(lits), tuple(lits),
+                                           lambda v: v[0] or "")
+                return v[self.c["client"]]
+            m = np.zeros(n, bool)
+            m[self.find(field, tuple(lits))] = True
+            return m
+        if pf is not None:
+            return np.ones(n, bool)
+        st = self.status()
+        gate = rule.gate
+        if gate == "error":
+            return (st >= 400) | (st == -2)
+        if gate == "anon":
+            return self.anon()
+        if gate == "sigv2":
+            return self.cli_col("sigv2", lambda v: v[2] == "SigV2")
+        if gate == "notls":
+            return self.cli_col("notls", lambda v: v[1] is None)
+        if gate == "ua":
+            test = rule.ua_test
+            return self.cli_col(("ua", id(test)).__repr__(), lambda v: v[0] is not None and bool(test(v[0])))
+        if rule.id == "s3.log_tampering" and rule.source == "builtin":
+            return self.logish() | ~self.access()
+        return np.ones(n, bool)
+
+    def find(self, field: str, lits: tuple) -> np.ndarray:
+        """Rows whose ``field`` text may hold a literal: ``batch.find``, except over Event batches,
+        where verdicts are cached per distinct text as in the event path."""
+        batch = self.batch
+        if not isinstance(batch, EventBatch):
+            return batch.find(field, lits)
+        cache = self.r._texts.setdefault((field, lits), {})
+        if len(cache) > PF_CACHE:
+            cache.clear()
+        values = batch.text(field)
+        misses = list(set(values).difference(cache))
+        hits: set = set()
+        if misses:
+            hits = {misses[i] for i in Joined(misses).find(lits)}
+            cache.update((v, v in hits) for v in misses if len(v) <= PF_CACHE_LEN)
+        get = cache.get
+        return np.array([i for i, v in enumerate(values) if get(v) or v in hits], dtype=np.int64)
+
+    def public(self):
+        r = self.r
+
+        def is_public(b):
+            return b in r._public or any(fnmatch.fnmatchcase(b or "", g) for g in r._public_globs)
+        return self._get("public", lambda: r.verdict(self.d["bucket"], "public", is_public)[self.c["bucket"]])
+
+    def insecure_xport(self):
+        return self._get("xport", lambda: self.r.verdict(
+            self.d["xport"], "insecure",
+            lambda v: v[0] is None and v[1] is not None and "s3-website" not in v[1])[self.c["xport"]])
+
+    def logish(self):
+        """Keys that may be log objects: AWSLogs/ anywhere, or a configured log prefix."""
+        prefixes = tuple(p for _, p in B.parse_log_prefixes(self.r.settings.get("log_prefixes") or ()))
+
+        def f(k):
+            return k is not None and ("AWSLogs/" in k or k.startswith(prefixes))
+        return self.r.verdict(self.d["key"], ("logish",) + prefixes, f)[self.c["key"]]
+
+
+__all__ = ["ColumnCounts", "ColumnRunner", "Row"]

@@ -1,0 +1,259 @@
+"""RuleEngine.process_columns against process_batch (the reference): the same findings on every rule
+scenario of test_rules_engine.py, the public corpus, generated traffic, attack episodes, out-of-order
+and mixed batches, user rules, config overrides and any batch size."""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
+sys.path.insert(0, str(Path(__file__).parent))
+import rulekit  # noqa: E402
+import test_rules_engine as unit  # noqa: E402
+from test_rules_engine import *  # noqa: E402,F401,F403  (every rule scenario, run again below through both paths)
+
+from s3tail.core import columns  # noqa: E402
+from s3tail.core.columns import ColumnBatch, from_events  # noqa: E402
+from s3tail.core.event import Event  # noqa: E402
+from s3tail.core.reader import iter_sources  # noqa: E402
+from s3tail.core.rules import RuleEngine  # noqa: E402
+
+from conftest import CORPUS, SHARED  # noqa: E402
+
+GENERATOR = SHARED / "tools" / "gen_s3_access_logs.py"
+USER_RULES = Path(__file__).parent / "fixtures" / "rules" / "user_rules"
+WINDOWED = {"s3.object_access_errors", "s3.enumeration", "s3.mass_download", "s3.mass_delete"}
+WEB = {"public_buckets": ["acme-prod-static-assets", "acme-www-media"]}
+
+
+def fingerprint(findings) -> list:
+    """Everything a finding holds (contract fields, refs, details), order-free."""
+    return sorted((f.rule_id, repr(f.dedup_key), f.first_ts, f.last_ts, f.count, f.severity, f.title, f.bucket,
+                   f.requester, f.remote_ip, tuple(f.evidence), tuple(f.event_refs), repr(sorted(f.details.items())),
+                   f.closed) for f in findings)
+
+
+class PlainBatch(ColumnBatch):
+    """A column batch that is not an EventBatch (as the C block batch): ``find`` and light rows."""
+
+    def __init__(self, src: columns.EventBatch):
+        super().__init__(src.dicts, src.n, src.codes, src.nums, src.log_line, src.offset, src.others)
+        self._evs = src._events
+        self.event_calls = 0
+
+    def event(self, i: int) -> Event:
+        self.event_calls += 1
+        return self._evs[i]
+
+    def text(self, field: str) -> list[str]:  # the block batch searches its own bytes
+        from s3tail.core.rules.engine import field_values
+        return field_values(field, self._evs)
+
+
+def by_events(events, batch, config=None, rules_dir=None) -> RuleEngine:
+    engine = RuleEngine(config or {}, rules_dir)
+    for i in range(0, len(events), batch):
+        engine.process_batch(events[i:i + batch])
+    engine.flush()
+    return engine
+
+
+def by_columns(events, batch, config=None, rules_dir=None, plain=False, touched=None) -> RuleEngine:
+    engine = RuleEngine(config or {}, rules_dir)
+    dicts = columns.Dicts()
+    for i in range(0, len(events), batch):
+        b = from_events(events[i:i + batch], dicts)
+        out = engine.process_columns(PlainBatch(b) if plain else b)
+        if touched is not None:
+            touched.append(fingerprint(out))
+    engine.flush()
+    return engine
+
+
+def assert_same(events, batch=2000, config=None, rules_dir=None, plain=False) -> list:
+    ref = by_events(events, batch, config, rules_dir)
+    col = by_columns(events, batch, config, rules_dir, plain)
+    assert fingerprint(col.findings()) == fingerprint(ref.findings())
+    assert col.errors == ref.errors
+    return ref.findings()
+
+
+def read(path) -> list[Event]:
+    return [e for e in iter_sources([str(path)]) if type(e) is Event]
+
+
+# ------------------------------------------------------------------ every unit scenario, both paths
+
+@pytest.fixture(autouse=True)
+def both_paths(monkeypatch):
+    """``run`` of test_rules_engine.py (imported above) checks the column path against the event path,
+    with batches as given and as light rows (no EventBatch), then returns the event path's findings."""
+    original = rulekit.run
+
+    def run(events, config=None, rules_dir=None, batch=None):
+        events = list(events)
+        ref = original(events, config, rules_dir, batch)
+        size = batch or max(1, len(events))
+        for plain in (False, True):
+            col = by_columns(events, size, config, rules_dir, plain)
+            assert fingerprint(col.findings()) == fingerprint(ref)
+        return ref
+    monkeypatch.setattr(unit, "run", run)
+    yield
+
+
+# ------------------------------------------------------------------ corpus, generated traffic
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> list[Event]:
+    if not GENERATOR.is_file():
+        pytest.skip(f"{GENERATOR} absent: ../shared is only beside clones inside the workspace")
+    path = tmp_path_factory.mktemp("gen") / "gen.log"
+    with open(path, "w", encoding="utf-8") as out:
+        subprocess.run([sys.executable, str(GENERATOR), "--lines", "50000", "--seed", "1"], check=True, stdout=out)
+    return read(path)
+
+
+def test_public_corpus_same_findings(corpus_dir):
+    events = []
+    for path in sorted(corpus_dir.iterdir()):
+        if path.suffix in (".log", ".json", ".jsonl"):
+            events.extend(read(path))
+    assert len(events) > 100
+    findings = assert_same(events, 500)
+    assert {f.rule_id for f in findings} >= {"s3.bucket_policy_change", "s3.anonymous_access"}
+    assert_same(events, 500, plain=True)
+
+
+@pytest.mark.parametrize("config", [{}, WEB])
+def test_generated_traffic_same_findings(generated, config):
+    findings = assert_same(generated, 4000, config)
+    assert len(findings) > 100
+
+
+def test_generated_traffic_light_rows_and_few_events(generated):
+    """Without EventBatch (as from_block), the same findings; full events only for rows codes cannot decide."""
+    engine = RuleEngine(WEB)
+    dicts = columns.Dicts()
+    calls = 0
+    for i in range(0, len(generated), 5000):
+        b = PlainBatch(from_events(generated[i:i + 5000], dicts))
+        engine.process_columns(b)
+        calls += b.event_calls
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(by_events(generated, 5000, WEB).findings())
+    assert calls < len(generated) * 0.05
+
+
+@pytest.mark.parametrize("batch", [1, 333, 7000])
+def test_batch_boundaries(generated, batch):
+    events = generated[:3000] if batch == 1 else generated
+    assert_same(events, batch, WEB)
+
+
+def test_same_findings_whatever_the_column_batch_size(generated):
+    a = by_columns(generated, 2500, WEB)
+    b = by_columns(generated, 12000, WEB)
+    assert fingerprint(a.findings()) == fingerprint(b.findings())
+
+
+def test_returned_findings_match_event_path_per_batch(generated):
+    """process_columns returns the findings each batch created or updated, as process_batch does."""
+    ref_engine = RuleEngine(WEB)
+    col_touched: list = []
+    by_columns(generated[:20000], 2000, WEB, touched=col_touched)
+    for k, i in enumerate(range(0, 20000, 2000)):
+        assert fingerprint(ref_engine.process_batch(generated[i:i + 2000])) == col_touched[k]
+
+
+def test_out_of_order_batches(generated):
+    """Log objects arriving late: batches in reverse and shuffled order."""
+    chunks = [generated[i:i + 1500] for i in range(0, len(generated), 1500)]
+    rnd = random.Random(4)
+    shuffled = chunks[:]
+    rnd.shuffle(shuffled)
+    for order in (chunks[::-1], shuffled):
+        events = [e for c in order for e in c]
+        assert_same(events, 1500, WEB)
+
+
+def test_mixed_event_and_column_batches(generated):
+    events = generated[:30000]
+    ref = by_events(events, 2000, WEB)
+    engine = RuleEngine(WEB)
+    dicts = columns.Dicts()
+    for k, i in enumerate(range(0, len(events), 2000)):
+        part = events[i:i + 2000]
+        if k % 3 == 1:
+            engine.process_batch(part)
+        else:
+            engine.process_columns(from_events(part, dicts))
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(ref.findings())
+
+
+def test_user_rules_and_their_errors(generated):
+    assert_same(generated[:20000], 2000, WEB, str(USER_RULES))
+
+
+@pytest.mark.parametrize("config", [
+    {"rules": {"s3.mass_download": {"threshold": 50 << 20, "distinct": 40, "object_cap": 0, "skip_services": False},
+               "s3.object_access_errors": {"min_error_share": 0, "skip_services": False, "threshold": 3},
+               "s3.enumeration": {"min_error_share": 0.1, "window": 15, "severity": "high"},
+               "s3.mass_delete": {"threshold": 5, "skip_services": False}}},
+    {"rules": {"s3.anonymous_access": {"enabled": False}, "s3.sigv2_request": {"dedup": 5},
+               "s3.insecure_transport": {"dedup": 30, "severity": "info"}},
+     "sensitive_patterns": ["*.csv", "*backup*"], "public_buckets": ["acme-*"],
+     "log_prefixes": ["s3://acme-prod-logs/", "/logs/"]},
+    {"allowlists": {"ip": {"acme-prod-*": ["10.0.0.0/8"]},
+                    "requesters": {"acme-data*": ["arn:aws:sts::123456789012:assumed-role/etl-*"]}}},
+])
+def test_config_overrides(generated, config):
+    findings = assert_same(generated[:25000], 2500, config)
+    assert findings
+
+
+# ------------------------------------------------------------------ attack episodes (the held-out check)
+
+@pytest.fixture(scope="module")
+def background() -> tuple[list[Event], float, float]:
+    if not GENERATOR.is_file():
+        pytest.skip(f"{GENERATOR} absent: ../shared is only beside clones inside the workspace")
+    text = subprocess.run([sys.executable, str(GENERATOR), "--lines", "30000", "--seed", "5"], check=True,
+                          capture_output=True, text=True).stdout
+    return text
+
+
+@pytest.mark.parametrize("placement", ["appended", "prepended"])
+def test_episodes_raise_their_rule_over_columns(background, tmp_path, placement):
+    import test_rules_episodes as te
+    path = tmp_path / "bg.log"
+    path.write_text(background, encoding="utf-8")
+    times = [e.ts for e in read(path)]
+    eps = te.episodes(min(times), max(times))
+    extra = "".join(line + "\n" for _, _, lines in eps for line in lines)
+    path.write_text(background + extra if placement == "appended" else extra + background, encoding="utf-8")
+    events = read(path)
+    findings = assert_same(events, 2000)
+    col = by_columns(events, 2000, plain=True).findings()
+    assert fingerprint(col) == fingerprint(findings)
+    windowed = [f for f in col if f.rule_id in WINDOWED]
+    raised = {(f.rule_id, f.actor) for f in windowed}
+    for rule_id, actor, _ in eps:
+        assert (rule_id, actor) in raised, f"{rule_id} not raised for {actor}"
+    actors = {actor for _, actor, _ in eps}
+    assert not [f for f in windowed if f.actor not in actors]
+
+
+def test_episode_split_across_many_small_batches():
+    """A mass download spread over 40 batches, interleaved with another actor: the store's window."""
+    ep_events = [rulekit.ev(key=f"o/{i}", at=i, bytes_sent=1000) for i in range(600)]
+    other = [rulekit.ev(key=f"x/{i % 3}", at=i + 0.5, requester=rulekit.OTHER, bytes_sent=10) for i in range(600)]
+    events = sorted(ep_events + other, key=lambda e: e.ts)
+    findings = assert_same(events, 30)
+    hits = [f for f in findings if f.rule_id == "s3.mass_download"]
+    assert [f.actor for f in hits] == [rulekit.ACTOR] and hits[0].count >= 500
