@@ -17,12 +17,15 @@
  * unquoting and redaction itself (same results, checked by tests/test_speedups.py). Strings that
  * repeat (bucket, requester, operation, user agent, TLS fields ...) are shared between events.
  *
+ * scan_block(data, state) is the columnar scan of s3tail.core.colblock: the same line layouts read from
+ * the bytes, no Event built, per table a code for the raw field bytes its value depends on (see the
+ * comment above sp_scan_block).
+ *
  * S3TAIL_PURE_PYTHON=1 in the environment makes access_log.py skip this module entirely.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #define N_TAIL 10          /* version_id .. source_region */
@@ -226,11 +229,22 @@ parse_stamp(const Py_UCS4 *st, PyObject **iso, PyObject **epoch)
         mi = (int)(sod % 3600 / 60);
         ss = (int)(sod % 60);
     }
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", y, m, d, hh, mi, ss);
-    if (n != 20)
-        return 0;
-    *iso = PyUnicode_FromStringAndSize(buf, n);
+    /* "%04lld-%02u-%02uT%02d:%02d:%02dZ" (y is 1000..9999, the others two digits), without snprintf */
+    char buf[20];
+    int yy = (int)y, two[5] = {(int)m, (int)d, hh, mi, ss};
+    buf[0] = (char)('0' + yy / 1000);
+    buf[1] = (char)('0' + yy / 100 % 10);
+    buf[2] = (char)('0' + yy / 10 % 10);
+    buf[3] = (char)('0' + yy % 10);
+    for (int i = 0; i < 5; i++) {
+        buf[5 + 3 * i] = (char)('0' + two[i] / 10);
+        buf[6 + 3 * i] = (char)('0' + two[i] % 10);
+    }
+    buf[4] = buf[7] = '-';
+    buf[10] = 'T';
+    buf[13] = buf[16] = ':';
+    buf[19] = 'Z';
+    *iso = PyUnicode_FromStringAndSize(buf, 20);
     if (*iso == NULL)
         return -1;
     *epoch = PyLong_FromLongLong(ep);
@@ -499,8 +513,13 @@ num_or_none(long long v, int present)
 static int
 is_sig(int kind, const void *data, Span s)
 {
+    Py_ssize_t n = s.b - s.a;
+    if (n == 1)
+        return CH(s.a) == '-';
+    if (n < 5 || n > 6 || CH(s.a) != 'S')
+        return 0;
     return span_eq_ascii(kind, data, s, "SigV2") || span_eq_ascii(kind, data, s, "SigV4")
-        || span_eq_ascii(kind, data, s, "SigV4a") || span_eq_ascii(kind, data, s, "-");
+        || span_eq_ascii(kind, data, s, "SigV4a");
 }
 
 static PyObject *
@@ -521,6 +540,28 @@ action_of(PyObject *op, int has_key, PyObject *uri)
     if (r != NULL && !dependent && PyDict_GET_SIZE(cache) < MAX_ACT_CACHE && PyDict_SetItem(cache, op, r) < 0)
         Py_CLEAR(r);
     return r;
+}
+
+/*
+ * The tail as _build reads it: a HostId holding a space (its two halves one space apart) is rejoined
+ * in tail[] (returns the new count), and tv[0..N_TAIL) gets version_id..source_region, padding
+ * marked a = b = -1 (read as "-": None).
+ */
+static Py_ssize_t
+tail_values(int kind, const void *data, Span *tail, Py_ssize_t ntail, Span *tv)
+{
+    if (ntail > 3 && !is_sig(kind, data, tail[2]) && is_sig(kind, data, tail[3])) {
+        tail[1].b = tail[2].b;
+        for (Py_ssize_t i = 2; i + 1 < ntail; i++)
+            tail[i] = tail[i + 1];
+        ntail--;
+    }
+    for (Py_ssize_t i = 0; i < N_TAIL; i++)
+        if (i < ntail)
+            tv[i] = tail[i];
+        else
+            tv[i].a = tv[i].b = -1;
+    return ntail;
 }
 
 enum {
@@ -720,17 +761,7 @@ parse_c(PyObject *line, PyObject *log_object, PyObject *log_line, PyObject *offs
 
     /* ---- tail: a HostId holding a space is rejoined; pad to version_id..source_region ---- */
     Span tv[N_TAIL];
-    if (ntail > 3 && !is_sig(kind, data, tail[2]) && is_sig(kind, data, tail[3])) {
-        tail[1].b = tail[2].b;                       /* the two halves are one space apart */
-        for (Py_ssize_t i = 2; i + 1 < ntail; i++)
-            tail[i] = tail[i + 1];
-        ntail--;
-    }
-    for (Py_ssize_t i = 0; i < N_TAIL; i++)
-        if (i < ntail)
-            tv[i] = tail[i];
-        else
-            tv[i].a = tv[i].b = -1;                  /* padding: "-" -> None */
+    ntail = tail_values(kind, data, tail, ntail, tv);
 
     /* ---- values ---- */
     if (has_key) {
@@ -978,6 +1009,735 @@ sp_parse_block(PyObject *self, PyObject *args)
     return out;
 }
 
+/* ==== scan_block: the columnar scan of s3tail.core.colblock ====
+ *
+ * scan_block(data, state) reads a block of access-log lines (split as parse_block does) without building
+ * Events. Per line it finds the fields with the same layout code as parse_c (on the bytes: a line
+ * is taken here only when it is valid UTF-8, ends in an ASCII character after rstrip, and has one of
+ * the two shapes parse_c reads; any other line is "slow": colblock.py parses it in Python). For every
+ * table of s3tail.core.columns.TABLES but "object" it looks up the line's *raw composite*, the field
+ * bytes that table's decoded value is a function of, in a hash table kept in `state` (raw bytes ->
+ * raw code, append-only) and parses the number columns.
+ *
+ * Only what can make a line malformed is checked (number fields, and on first sight of a composite:
+ * the operation's form, the status, the time stamp), so every line taken here is one the parser reads
+ * as an Event. For the raw codes seen for the first time, the value is built here for the one-field
+ * tables (key, time, bucket, ip: the same code as parse_c) and, for the others, the line where the code
+ * first appears is returned, for Python to parse.
+ */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
+enum { T_IDENTITY, T_REQUEST, T_CLIENT, T_XPORT, T_BUCKET, T_KEY, T_IP, T_TIME, N_TABLES };
+static const char *const TABLE_NAMES[N_TABLES] = {
+    "identity", "request", "client", "xport", "bucket", "key", "ip", "time"};
+/* 1: scan_block builds the values of new codes itself; 0: it gives the first line of each */
+static const int TABLE_DIRECT[N_TABLES] = {0, 0, 0, 0, 1, 1, 1, 1};
+#define SCAN_CAPSULE "s3tail.core._speedups.scan_state"
+#define SCAN_SLOW 1        /* flags: the line is left to Python */
+#define SCAN_NO_URI 2      /* flags: the request URI is "-" (the event's request_uri is None) */
+
+typedef struct { uint64_t h; size_t off, len; int32_t code; } Slot;   /* code < 0: empty */
+
+typedef struct {
+    Slot *slots;
+    size_t mask, count;
+    unsigned char *arena;
+    size_t used, cap;
+} HTab;
+
+typedef struct {
+    uint64_t seed;
+    HTab t[N_TABLES];
+    unsigned char *scratch[2];   /* composites of a line: the two alternate between lines read here */
+    size_t scap[2];
+} ScanState;
+
+static void
+scan_state_free(PyObject *cap)
+{
+    ScanState *st = PyCapsule_GetPointer(cap, SCAN_CAPSULE);
+    if (st == NULL)
+        return;
+    for (int i = 0; i < N_TABLES; i++) {
+        PyMem_Free(st->t[i].slots);
+        PyMem_Free(st->t[i].arena);
+    }
+    PyMem_Free(st->scratch[0]);
+    PyMem_Free(st->scratch[1]);
+    PyMem_Free(st);
+}
+
+static int
+ht_alloc(HTab *t, size_t nslots)
+{
+    Slot *s = PyMem_New(Slot, nslots);
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < nslots; i++)
+        s[i].code = -1;
+    t->slots = s;
+    t->mask = nslots - 1;
+    return 0;
+}
+
+/* scan_state(seed) -> the hash tables of one pipeline (a capsule; colblock keeps it on the Dicts). */
+static PyObject *
+sp_scan_state(PyObject *self, PyObject *arg)
+{
+    unsigned long long seed = PyLong_AsUnsignedLongLongMask(arg);
+    if (seed == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    ScanState *st = PyMem_Calloc(1, sizeof *st);
+    if (st == NULL)
+        return PyErr_NoMemory();
+    st->seed = seed;
+    for (int i = 0; i < N_TABLES; i++)
+        if (ht_alloc(&st->t[i], 256) < 0) {
+            for (int j = 0; j < i; j++)
+                PyMem_Free(st->t[j].slots);
+            PyMem_Free(st);
+            return PyErr_NoMemory();
+        }
+    PyObject *cap = PyCapsule_New(st, SCAN_CAPSULE, scan_state_free);
+    if (cap == NULL) {
+        for (int i = 0; i < N_TABLES; i++)
+            PyMem_Free(st->t[i].slots);
+        PyMem_Free(st);
+    }
+    return cap;
+}
+
+static inline uint64_t
+rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* A seeded 64-bit hash (8 bytes a step, then a final avalanche). */
+static uint64_t
+hash_bytes(uint64_t seed, const unsigned char *p, size_t n)
+{
+    uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull), w = 0;
+    const unsigned char *end = p + n;
+    if (n >= 8) {
+        for (; p + 8 <= end; p += 8) {
+            memcpy(&w, p, 8);
+            h = rotl64((h ^ w) * 0x87C37B91114253D5ull, 29);
+        }
+        memcpy(&w, end - 8, 8);          /* the last 8 bytes (overlapping what was read) */
+    }
+    else {
+        if (n >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, p, 4);
+            memcpy(&hi, end - 4, 4);
+            w = (uint64_t)lo | (uint64_t)hi << 32;
+        }
+        else if (n > 0)
+            w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)end[-1] << 16;
+    }
+    h = (h ^ w) * 0x4CF5AD432745937Full;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static Slot *
+ht_probe(HTab *t, uint64_t h, const unsigned char *p, size_t n)
+{
+    size_t i = (size_t)h & t->mask;
+    for (;;) {
+        Slot *s = &t->slots[i];
+        if (s->code < 0 || (s->h == h && s->len == n && memcmp(t->arena + s->off, p, n) == 0))
+            return s;
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* Add the composite (not present) with the next code; returns it, or -1 (no memory). */
+static int32_t
+ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
+{
+    if (t->count >= INT32_MAX - 1) {
+        PyErr_SetString(PyExc_OverflowError, "scan_block: too many distinct values in one table");
+        return -1;
+    }
+    if ((t->count + 1) * 2 > t->mask + 1) {   /* keep the load under 1/2 */
+        HTab bigger = *t;
+        if (ht_alloc(&bigger, (t->mask + 1) * 2) < 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].code >= 0) {
+                size_t j = (size_t)t->slots[i].h & bigger.mask;
+                while (bigger.slots[j].code >= 0)
+                    j = (j + 1) & bigger.mask;
+                bigger.slots[j] = t->slots[i];
+            }
+        PyMem_Free(t->slots);
+        *t = bigger;
+    }
+    if (t->used + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->used + n)
+            cap *= 2;
+        unsigned char *a = PyMem_Realloc(t->arena, cap);
+        if (a == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->arena = a;
+        t->cap = cap;
+    }
+    Slot *s = ht_probe(t, h, p, n);
+    memcpy(t->arena + t->used, p, n);
+    s->h = h;
+    s->off = t->used;
+    s->len = n;
+    s->code = (int32_t)t->count++;
+    t->used += n;
+    return s->code;
+}
+
+/* Strict UTF-8 validity, as CPython's decoder judges it (no surrogates, no overlong forms). */
+static int
+utf8_valid(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int k;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF)
+            k = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            k = 2;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            k = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        }
+        else
+            return 0;
+        if (i + k >= n)
+            return 0;
+        if (p[i + 1] < lo || p[i + 1] > hi)
+            return 0;
+        for (int j = 2; j <= k; j++)
+            if (p[i + j] < 0x80 || p[i + j] > 0xBF)
+                return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* The white space str.rstrip() removes, among ASCII characters. */
+static inline int
+ascii_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* access_log._OP_RE: ^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)+$ */
+static int
+op_ok(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t seg = 0;
+    int dots = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '.') {
+            if (seg == 0)
+                return 0;
+            dots++;
+            seg = 0;
+        }
+        else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
+            seg++;
+        else
+            return 0;
+    }
+    return dots > 0 && seg > 0;
+}
+
+/* Whether "signature=" or "security-token=" (ASCII letters in any case) occurs in s: what makes
+   redact_uri look further (a superset of what it redacts). */
+static int
+span_has_secret(const unsigned char *d, Span s)
+{
+    static const char *names[2] = {"signature", "security-token"};
+    for (Py_ssize_t i = s.a; i < s.b; i++) {
+        const unsigned char *eq = memchr(d + i, '=', (size_t)(s.b - i));
+        if (eq == NULL)
+            return 0;
+        i = eq - d;
+        for (int k = 0; k < 2; k++) {
+            Py_ssize_t n = (Py_ssize_t)strlen(names[k]), j = 0;
+            if (i - s.a < n)
+                continue;
+            while (j < n && ascii_lower(d[i - n + j]) == names[k][j])
+                j++;
+            if (j == n)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether p[0, n) holds only ASCII bytes (eight at a time). */
+static int
+bytes_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t acc = 0;
+    Py_ssize_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, 32);
+        if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return acc < 0x80;
+}
+
+static int
+span_is_ascii(const unsigned char *d, Span s)
+{
+    return bytes_ascii(d + s.a, s.b - s.a);
+}
+
+/* Whether the n-byte lit occurs in p[0, len) (memchr for its first byte, then memcmp). */
+static int
+memfind(const unsigned char *p, Py_ssize_t len, const char *lit, Py_ssize_t n)
+{
+    const unsigned char *stop = p + len - n + 1, *r = p;
+    while (r < stop && (r = memchr(r, lit[0], (size_t)(stop - r))) != NULL) {
+        if (memcmp(r, lit, (size_t)n) == 0)
+            return 1;
+        r++;
+    }
+    return 0;
+}
+
+/* Append a length-prefixed part to w (padding spans, a < 0, are written as "-": both mean None). */
+static unsigned char *
+put_part(unsigned char *w, const unsigned char *d, Span s)
+{
+    uint32_t n = s.a < 0 ? 1 : (uint32_t)(s.b - s.a);
+    memcpy(w, &n, 4);
+    w += 4;
+    if (s.a < 0)
+        *w++ = '-';
+    else {
+        memcpy(w, d + s.a, n);
+        w += n;
+    }
+    return w;
+}
+
+static PyObject *
+span_text_or_none(const unsigned char *d, Span s)
+{
+    if (s.b - s.a == 1 && d[s.a] == '-')
+        return Py_NewRef(Py_None);
+    return PyUnicode_DecodeUTF8((const char *)d + s.a, s.b - s.a, "strict");
+}
+
+/* The event's key for the raw key span, as parse_c computes it. */
+static PyObject *
+key_value(const unsigned char *d, Span k, int batch)
+{
+    const int kind = PyUnicode_1BYTE_KIND;
+    const void *data = d;
+    if (is_dash(kind, data, k))
+        return Py_NewRef(Py_None);
+    int pct = span_has(kind, data, k, '%');
+    if (!pct && !(batch && span_has(kind, data, k, '+')))
+        return PyUnicode_DecodeUTF8((const char *)d + k.a, k.b - k.a, "strict");
+    if (span_is_ascii(d, k))
+        return unquote_span(kind, data, k, batch);
+    PyObject *raw = PyUnicode_DecodeUTF8((const char *)d + k.a, k.b - k.a, "strict");
+    if (raw == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallOneArg(batch ? S.unquote_plus : S.unquote, raw);
+    Py_DECREF(raw);
+    return r;
+}
+
+typedef struct {
+    ScanState *st;
+    Py_ssize_t n;                  /* lines in the block */
+    int32_t *codes;                /* [N_TABLES][n] */
+    int64_t *nums;                 /* [3][n]: bytes_sent, object_size, total_time */
+    int32_t *first[N_TABLES];      /* tables not direct: line of each new code */
+    size_t nfirst[N_TABLES], cfirst[N_TABLES];
+    PyObject *vals[N_TABLES];      /* direct tables: value of each new code */
+    /* the previous line read here: its composites (into data or the other scratch) and codes */
+    const unsigned char *prev[N_TABLES];
+    size_t prev_n[N_TABLES];
+    int32_t prev_code[N_TABLES];
+    int half;                      /* the scratch the next line writes (the other one holds prev) */
+} ScanOut;
+
+/*
+ * One line d[0, len) (its \r and \n already cut, as parse_block does), line index li. Returns 1 when
+ * read here (codes and numbers written), 0 when left to Python, -1 on a Python error.
+ */
+static int
+scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uint8_t *flags)
+{
+    const int kind = PyUnicode_1BYTE_KIND;
+    const void *data = d;
+    ScanState *st = o->st;
+    Layout L;
+    Py_ssize_t end = len;
+    while (end > 0 && ascii_space(d[end - 1]))
+        end--;
+    if (end == 0 || d[end - 1] >= 0x80)
+        return 0;                               /* empty, or may end in non-ASCII white space */
+    int ascii = bytes_ascii(d, len);
+    if (!ascii && !utf8_valid(d, len))
+        return 0;                               /* backslashreplace decoding: Python's job */
+
+    Py_ssize_t q[7];
+    int nq = 0;
+    Py_ssize_t from = 0;
+    while (nq < 7) {
+        const unsigned char *r = from < end ? memchr(d + from, '"', (size_t)(end - from)) : NULL;
+        if (r == NULL)
+            break;
+        q[nq] = r - d;
+        from = q[nq++] + 1;
+    }
+    if (nq == 6) {
+        if (!layout_usual(kind, data, end, q, &L))
+            return 0;
+    }
+    else if (nq == 4) {
+        if (!ascii && !bytes_ascii(d, q[0]))
+            return 0;                           /* _HEAD_RE's \S reads Unicode white space */
+        if (!layout_bare_uri(kind, data, end, q, &L))
+            return 0;
+    }
+    else
+        return 0;
+
+    /* the tail, as parse_c: a HostId holding a space is rejoined; version_id..source_region */
+    Span tail[N_TAIL + 8], tv[N_TAIL];
+    Py_ssize_t ntail = split_sp(kind, data, L.tail_from, end, tail, N_TAIL + 8);
+    if (ntail > N_TAIL + 8)
+        ntail = N_TAIL + 8;                     /* only the first ten (after a join) are read */
+    tail_values(kind, data, tail, ntail, tv);
+
+    /* numbers: "-" or 1..18 ASCII digits, else Python (which may raise) */
+    long long nv[4] = {-1, -1, -1, -1};
+    Span ns[4] = {L.sent, L.size, L.total, L.turn};
+    for (int i = 0; i < 4; i++)
+        if (!is_dash(kind, data, ns[i]) && !span_uint(kind, data, ns[i], &nv[i]))
+            return 0;
+
+    int has_op = !is_dash(kind, data, L.op), has_key = !is_dash(kind, data, L.key);
+    int no_uri = is_dash(kind, data, L.uri);
+    int list2 = 0;
+    if (!no_uri && memfind(d + L.uri.a, L.uri.b - L.uri.a, "list-type=2", 11)) {
+        /* action_for reads the redacted URI: leave the rare URI that is also redacted to Python */
+        if (span_has_secret(d, L.uri))
+            return 0;
+        list2 = 1;
+    }
+    int batch = has_op && span_eq_ascii(kind, data, L.op, "BATCH.DELETE.OBJECT");
+    int plus = batch && has_key && span_has(kind, data, L.key, '+');
+
+    /* ---- the raw composites ---- */
+    size_t need = (size_t)len + 64;
+    int half = o->half;
+    if (need > st->scap[half]) {
+        unsigned char *s = PyMem_Realloc(st->scratch[half], need);
+        if (s == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        st->scratch[half] = s;
+        st->scap[half] = need;
+    }
+    const unsigned char *cp[N_TABLES];
+    size_t cn[N_TABLES];
+    unsigned char *w = st->scratch[half], *w0;
+    cp[T_IDENTITY] = d + L.requester.a;
+    cn[T_IDENTITY] = (size_t)(L.requester.b - L.requester.a);
+    cp[T_BUCKET] = d + L.bucket.a;
+    cn[T_BUCKET] = (size_t)(L.bucket.b - L.bucket.a);
+    cp[T_IP] = d + L.ip.a;
+    cn[T_IP] = (size_t)(L.ip.b - L.ip.a);
+    cp[T_TIME] = d + L.t_day.a + 1;             /* "dd/Mon/yyyy:hh:mm:ss +hhmm" */
+    cn[T_TIME] = (size_t)(L.t_zone.b - 1 - (L.t_day.a + 1));
+    w0 = w;
+    w = put_part(w, d, L.op);
+    *w++ = (unsigned char)(has_key | list2 << 1);
+    w = put_part(w, d, L.status);
+    w = put_part(w, d, L.err);
+    cp[T_REQUEST] = w0;
+    cn[T_REQUEST] = (size_t)(w - w0);
+    w0 = w;
+    w = put_part(w, d, L.ua);
+    w = put_part(w, d, tv[2]);              /* signature_version */
+    w = put_part(w, d, tv[6]);              /* tls_version */
+    cp[T_CLIENT] = w0;
+    cn[T_CLIENT] = (size_t)(w - w0);
+    w0 = w;
+    w = put_part(w, d, tv[3]);              /* cipher_suite */
+    w = put_part(w, d, tv[5]);              /* host_header */
+    cp[T_XPORT] = w0;
+    cn[T_XPORT] = (size_t)(w - w0);
+    w0 = w;
+    memcpy(w, d + L.key.a, (size_t)(L.key.b - L.key.a));
+    w += L.key.b - L.key.a;
+    *w++ = (unsigned char)plus;                 /* unquote_plus and unquote differ only on '+' */
+    cp[T_KEY] = w0;
+    cn[T_KEY] = (size_t)(w - w0);
+
+    /* ---- look up; validate what is new; then add ---- */
+    uint64_t h[N_TABLES];
+    int32_t code[N_TABLES];
+    PyObject *iso = NULL, *epoch = NULL;
+    for (int t = 0; t < N_TABLES; t++) {
+        if (o->prev_code[t] >= 0 && cn[t] == o->prev_n[t] && memcmp(cp[t], o->prev[t], cn[t]) == 0) {
+            code[t] = o->prev_code[t];          /* as on the line before: no lookup */
+            continue;
+        }
+        code[t] = -2;
+        h[t] = hash_bytes(st->seed, cp[t], cn[t]);
+        PREFETCH(&st->t[t].slots[h[t] & st->t[t].mask]);
+    }
+    for (int t = 0; t < N_TABLES; t++)
+        if (code[t] == -2)
+            code[t] = ht_probe(&st->t[t], h[t], cp[t], cn[t])->code;
+    if (code[T_REQUEST] < 0) {
+        long long status;
+        if (has_op && !op_ok(d + L.op.a, L.op.b - L.op.a))
+            return 0;
+        if (!is_dash(kind, data, L.status)
+                && (L.status.b - L.status.a != 3 || !span_uint(kind, data, L.status, &status)))
+            return 0;
+    }
+    if (code[T_TIME] < 0) {
+        Py_UCS4 stamp[25];
+        if (L.t_day.b - L.t_day.a != 21 || L.t_zone.b - L.t_zone.a != 6)
+            return 0;
+        for (int i = 0; i < 20; i++)
+            stamp[i] = d[L.t_day.a + 1 + i];
+        for (int i = 0; i < 5; i++)
+            stamp[20 + i] = d[L.t_zone.a + i];
+        int r = parse_stamp(stamp, &iso, &epoch);
+        if (r <= 0)
+            return r;
+    }
+    int ret = -1;
+    for (int t = 0; t < N_TABLES; t++) {
+        if (code[t] >= 0)
+            continue;
+        PyObject *val = NULL;
+        if (TABLE_DIRECT[t]) {
+            if (t == T_TIME)
+                val = PyTuple_Pack(2, epoch, iso);
+            else if (t == T_KEY)
+                val = key_value(d, L.key, plus);
+            else
+                val = span_text_or_none(d, t == T_BUCKET ? L.bucket : L.ip);
+            if (val == NULL)
+                goto done;
+        }
+        else if (o->nfirst[t] == o->cfirst[t]) {
+            size_t c = o->cfirst[t] ? o->cfirst[t] * 2 : 64;
+            int32_t *f = PyMem_Realloc(o->first[t], c * sizeof(int32_t));
+            if (f == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            o->first[t] = f;
+            o->cfirst[t] = c;
+        }
+        if ((code[t] = ht_insert(&st->t[t], h[t], cp[t], cn[t])) < 0) {
+            Py_XDECREF(val);
+            goto done;
+        }
+        if (val != NULL) {
+            int e = PyList_Append(o->vals[t], val);
+            Py_DECREF(val);
+            if (e < 0)
+                goto done;
+        }
+        else
+            o->first[t][o->nfirst[t]++] = (int32_t)li;
+    }
+    for (int t = 0; t < N_TABLES; t++) {
+        o->codes[(Py_ssize_t)t * o->n + li] = code[t] + 1;
+        o->prev[t] = cp[t];
+        o->prev_n[t] = cn[t];
+        o->prev_code[t] = code[t];
+    }
+    o->half ^= 1;
+    for (int i = 0; i < 3; i++)
+        o->nums[(Py_ssize_t)i * o->n + li] = nv[i];
+    if (no_uri)
+        *flags |= SCAN_NO_URI;
+    ret = 1;
+done:
+    Py_XDECREF(iso);
+    Py_XDECREF(epoch);
+    return ret;
+}
+
+/*
+ * scan_block(data, state) -> (n, codes, nums, starts, ends, flags, bases, new)
+ *   n       lines in data (split after each b"\n", a last line without one too)
+ *   codes   bytes, int32 [len(TABLES)][n]: raw code + 1 per line, 0 on lines left to Python
+ *   nums    bytes, int64 [3][n]: bytes_sent, object_size, total_time (-1 for "-")
+ *   starts  bytes, int64 [n + 1]: where each line starts in data (then len(data))
+ *   ends    bytes, int64 [n]: where each line's text ends after rstrip (lines read here)
+ *   flags   bytes, uint8 [n]: SCAN_SLOW (1) left to Python, SCAN_NO_URI (2) request URI "-"
+ *   bases   tuple: per table, how many raw codes it had before this block
+ *   new     tuple: per table, the new codes' values (a list, direct tables) or the line of their
+ *           first appearance (bytes, int32)
+ * Tables in the order of scan_tables().
+ */
+static PyObject *
+sp_scan_block(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    PyObject *cap, *result = NULL;
+    PyObject *b_codes = NULL, *b_nums = NULL, *b_starts = NULL, *b_ends = NULL, *b_flags = NULL;
+    PyObject *bases = NULL, *news = NULL;
+    ScanOut o;
+    memset(&o, 0, sizeof o);
+    for (int t = 0; t < N_TABLES; t++)
+        o.prev_code[t] = -1;
+    if (S.event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "s3tail.core._speedups.configure() was not called");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*O:scan_block", &buf, &cap))
+        return NULL;
+    if ((o.st = PyCapsule_GetPointer(cap, SCAN_CAPSULE)) == NULL)
+        goto done;
+    const unsigned char *base = buf.buf, *p = base, *stop = base + buf.len;
+    Py_ssize_t n = 0;
+    for (const unsigned char *r = p; r < stop && (r = memchr(r, '\n', (size_t)(stop - r))) != NULL; r++)
+        n++;
+    if (buf.len > 0 && stop[-1] != '\n')
+        n++;
+    o.n = n;
+    if ((bases = PyTuple_New(N_TABLES)) == NULL || (news = PyTuple_New(N_TABLES)) == NULL)
+        goto done;
+    for (int t = 0; t < N_TABLES; t++) {
+        PyObject *c = PyLong_FromSize_t(o.st->t[t].count);
+        if (c == NULL)
+            goto done;
+        PyTuple_SET_ITEM(bases, t, c);
+        if (TABLE_DIRECT[t] && (o.vals[t] = PyList_New(0)) == NULL)
+            goto done;
+    }
+    b_codes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int32_t) * N_TABLES * n);
+    b_nums = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * 3 * n);
+    b_starts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * (n + 1));
+    b_ends = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * n);
+    b_flags = PyBytes_FromStringAndSize(NULL, n);
+    if (!b_codes || !b_nums || !b_starts || !b_ends || !b_flags)
+        goto done;
+    o.codes = (int32_t *)PyBytes_AS_STRING(b_codes);
+    o.nums = (int64_t *)PyBytes_AS_STRING(b_nums);
+    int64_t *starts = (int64_t *)PyBytes_AS_STRING(b_starts), *ends = (int64_t *)PyBytes_AS_STRING(b_ends);
+    uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(b_flags);
+    for (Py_ssize_t li = 0; li < n; li++) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
+        const unsigned char *e = nl ? nl + 1 : stop, *te = e;
+        while (te > p && (te[-1] == '\n' || te[-1] == '\r'))
+            te--;
+        starts[li] = p - base;
+        flags[li] = 0;
+        int r = scan_line(&o, p, te - p, li, &flags[li]);
+        if (r < 0)
+            goto done;
+        if (r == 0) {
+            flags[li] = SCAN_SLOW;
+            ends[li] = te - base;
+            for (int t = 0; t < N_TABLES; t++)
+                o.codes[(Py_ssize_t)t * n + li] = 0;
+            for (int i = 0; i < 3; i++)
+                o.nums[(Py_ssize_t)i * n + li] = 0;
+        }
+        else {
+            Py_ssize_t end = te - p;
+            while (end > 0 && ascii_space(p[end - 1]))
+                end--;
+            ends[li] = (p - base) + end;
+        }
+        p = e;
+    }
+    starts[n] = buf.len;
+    for (int t = 0; t < N_TABLES; t++) {
+        PyObject *x = TABLE_DIRECT[t] ? Py_NewRef(o.vals[t])
+            : PyBytes_FromStringAndSize((const char *)o.first[t], (Py_ssize_t)(o.nfirst[t] * sizeof(int32_t)));
+        if (x == NULL)
+            goto done;
+        PyTuple_SET_ITEM(news, t, x);
+    }
+    result = Py_BuildValue("(nOOOOOOO)", n, b_codes, b_nums, b_starts, b_ends, b_flags, bases, news);
+done:
+    for (int t = 0; t < N_TABLES; t++) {
+        PyMem_Free(o.first[t]);
+        Py_XDECREF(o.vals[t]);
+    }
+    Py_XDECREF(b_codes);
+    Py_XDECREF(b_nums);
+    Py_XDECREF(b_starts);
+    Py_XDECREF(b_ends);
+    Py_XDECREF(b_flags);
+    Py_XDECREF(bases);
+    Py_XDECREF(news);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* scan_tables() -> ((name, direct), ...): the tables scan_block fills, in its order. */
+static PyObject *
+sp_scan_tables(PyObject *self, PyObject *unused)
+{
+    PyObject *out = PyTuple_New(N_TABLES);
+    if (out == NULL)
+        return NULL;
+    for (int t = 0; t < N_TABLES; t++) {
+        PyObject *item = Py_BuildValue("(sO)", TABLE_NAMES[t], TABLE_DIRECT[t] ? Py_True : Py_False);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, t, item);
+    }
+    return out;
+}
+
 static void
 clear_state(void)
 {
@@ -1072,6 +1832,13 @@ static PyMethodDef methods[] = {
     {"parse_block", sp_parse_block, METH_VARARGS,
      "parse_block(data, log_object, first_line, first_offset, redact, on_error) -> list of the items "
      "of every line of data (Event, or on_error(log_object, line_number, text, exception))."},
+    {"scan_state", sp_scan_state, METH_O,
+     "scan_state(seed) -> the raw-composite hash tables scan_block keeps across blocks (a capsule)."},
+    {"scan_block", sp_scan_block, METH_VARARGS,
+     "scan_block(data, state) -> (n, codes, nums, starts, ends, flags, bases, new): the columnar scan of "
+     "a block of access-log lines (see s3tail.core.colblock)."},
+    {"scan_tables", sp_scan_tables, METH_NOARGS,
+     "scan_tables() -> ((name, direct), ...): the tables scan_block fills, in its order."},
     {"configure", sp_configure, METH_VARARGS,
      "configure(Event, n_fields, source, time_cache, ok_ops, ident_cache, decode_requester, action_for, "
      "uri_ops, unquote, unquote_plus, redact_uri, fallback) -> bool (Event filled in place)."},

@@ -1,0 +1,333 @@
+"""Column batches straight from a block of access-log bytes: the fast ingest path (C ``scan_block``).
+
+``from_block(data, log_object, first_line, first_offset, dicts)`` gives the same batch as
+``from_events(parse_access_bytes(data, log_object, first_line, first_offset, True), dicts)`` (same rows,
+codes of equal values, numbers, line numbers, offsets, and the same Malformed items in ``others``)
+without an :class:`Event` per line:
+
+* ``_speedups.scan_block`` splits each line into fields (the layout code of the C parser) and looks up,
+  per table, the line's *raw composite* (the field bytes the table's value is a function of: the
+  requester for ``identity``; operation, status, error code, has-a-key and "list-type=2" in the URI for
+  ``request``; ...) in a hash table kept on the :class:`Dicts` (raw bytes -> raw code). It returns raw
+  codes, the number columns, and for each raw code seen for the first time its value (``key``,
+  ``time``, ``bucket``, ``ip``: built in C as the C parser builds them) or the line where it first
+  appears (the other tables).
+* Here, those few lines are parsed (the same parser as everywhere), each new raw code gets its table
+  code (``Table.add``), and a per-table ``raw code -> table code`` array maps the block's raw codes.
+* Lines the C scan leaves alone (another shape, invalid UTF-8, anything that might be malformed) are
+  parsed one by one, exactly as ``parse_access_bytes`` does, and written into the rows or ``others``.
+
+Without the C extension (``S3TAIL_PURE_PYTHON=1``, no compiler) the batch is built from the events.
+"""
+from __future__ import annotations
+
+import secrets
+from bisect import bisect_right
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import access_log
+from .columns import CODE_DTYPE, NUMBERS, TABLES, ColumnBatch, Dicts, EventBatch, Table
+from .event import Event
+from .ingest import malformed_of, parse_access_bytes
+
+SLOW, NO_URI = 1, 2          # scan_block's per-line flags
+_SECRETS = (b"signature=", b"security-token=")   # redact_uri's triggers (see redact.py)
+
+
+class _Remap:
+    """``raw code -> table code`` of one table, indexed by raw code + 1 as scan_block writes it:
+    ``arr[0] = -1`` for a line left to Python; -1 also marks a raw code whose value is not known."""
+
+    __slots__ = ("arr", "n")
+
+    def __init__(self) -> None:
+        self.arr = np.full(1024, -1, dtype=CODE_DTYPE)
+        self.n = 1
+
+    def extend(self, codes: Iterable[int], count: int) -> None:
+        need = self.n + count
+        if need > len(self.arr):
+            bigger = np.full(max(need, 2 * len(self.arr)), -1, dtype=CODE_DTYPE)
+            bigger[:self.n] = self.arr[:self.n]
+            self.arr = bigger
+        if type(codes) is range:
+            self.arr[self.n:need] = np.arange(codes.start, codes.stop, dtype=CODE_DTYPE)
+        elif count:
+            self.arr[self.n:need] = np.fromiter(codes, dtype=CODE_DTYPE, count=count)
+        self.n = need
+
+    def map(self, raw: np.ndarray) -> np.ndarray:
+        return self.arr.take(raw)
+
+
+class _State:
+    """What one :class:`Dicts` keeps for ``from_block``: the C hash tables and the remaps."""
+
+    def __init__(self, sp: Any) -> None:
+        self.scan = sp.scan_state(secrets.randbits(64))
+        self.tables = sp.scan_tables()
+        missing = set(TABLES) - {name for name, _ in self.tables} - {"object"}
+        if missing:
+            raise RuntimeError(f"_speedups.scan_block does not fill the tables {sorted(missing)}")
+        self.remaps = [_Remap() for _ in self.tables]
+        self.unknown = 0     # raw codes whose table code is not known (a first line that did not parse)
+
+
+def _state(dicts: Dicts, sp: Any) -> _State:
+    st = getattr(dicts, "_colblock_state", None)
+    if st is None:
+        st = _State(sp)
+        dicts._colblock_state = st  # type: ignore[attr-defined]
+    return st
+
+
+def split_blocks(data: bytes, size: int) -> list[bytes]:
+    """``data`` cut into blocks of about ``size`` bytes, each ending just after a newline (or at the end)."""
+    out, i = [], 0
+    while i < len(data):
+        j = data.find(b"\n", i + max(size, 1) - 1)
+        j = len(data) if j < 0 else j + 1
+        out.append(data[i:j])
+        i = j
+    return out
+
+
+def _item(data: bytes, a: int, b: int, log_object: str, line: int, offset: int) -> Any:
+    """The item parse_access_bytes gives for the line data[a:b] (the same C parse_block, one line)."""
+    return access_log.speedups.parse_block(data[a:b], log_object, line, offset, True, malformed_of)[0]
+
+
+def _add_all(table: Table, vals: list) -> Iterable[int]:
+    """The codes of ``vals`` in ``table``, adding the new ones (``Table.add`` each; in bulk when all are
+    new and distinct, the usual case for values whose raw bytes were never seen)."""
+    index, values = table.index, table.values
+    start = len(values)
+    codes = range(start, start + len(vals))
+    new = dict(zip(vals, codes))
+    if len(new) == len(vals) and index.keys().isdisjoint(new):
+        values.extend(vals)
+        index.update(new)
+        return codes
+    return map(table.add, vals)
+
+
+def _num(v: Any) -> int:
+    """One value of an int64 column as columns._int_column writes it."""
+    return -1 if v is None else (v if type(v) is int and 0 <= v < 1 << 63 else -2)
+
+
+def from_block(data: bytes, log_object: str, first_line: int, first_offset: int, dicts: Dicts) -> ColumnBatch:
+    """The column batch of a block of complete access-log lines (see the module docstring)."""
+    sp = access_log.speedups
+    if sp is None or not hasattr(sp, "scan_block"):
+        return EventBlockBatch(data, first_offset, dicts,
+                               parse_access_bytes(data, log_object, first_line, first_offset, True))
+    st = _state(dicts, sp)
+    n, b_codes, b_nums, b_starts, b_ends, b_flags, bases, news = sp.scan_block(data, st.scan)
+    raw = np.frombuffer(b_codes, dtype=CODE_DTYPE).reshape(len(st.tables), n)
+    nums = np.frombuffer(b_nums, dtype=np.int64).reshape(len(NUMBERS), n)
+    starts = np.frombuffer(b_starts, dtype=np.int64)
+    flags = np.frombuffer(b_flags, dtype=np.uint8)
+    events: dict[int, Any] = {}          # line -> its item, for the lines parsed here
+
+    def parsed(li: int) -> Any:
+        item = events.get(li)
+        if item is None:
+            a = int(starts[li])
+            item = events[li] = _item(data, a, int(starts[li + 1]), log_object, first_line + li, first_offset + a)
+        return item
+
+    # new raw codes -> table codes
+    for k, (name, direct) in enumerate(st.tables):
+        remap, table = st.remaps[k], dicts[name]
+        if remap.n - 1 < bases[k]:       # codes added by a scan that failed midway: not known
+            missing = bases[k] - remap.n + 1
+            remap.extend(iter([-1] * missing), missing)
+            st.unknown += missing
+        new = news[k]
+        if direct:
+            remap.extend(_add_all(table, new), len(new))
+            continue
+        lines = np.frombuffer(new, dtype=np.int32).tolist()
+        if not lines:
+            continue
+        codes = []
+        for li in lines:
+            item = parsed(li)
+            codes.append(table.add(dicts.value_of(name, item)) if type(item) is Event else -1)
+        remap.extend(codes, len(codes))
+        st.unknown += codes.count(-1)
+
+    out = np.empty((len(st.tables), n), dtype=CODE_DTYPE)
+    for k in range(len(st.tables)):
+        out[k] = st.remaps[k].map(raw[k])
+
+    # lines left to Python (and any line with a raw code whose value is unknown)
+    todo = np.flatnonzero((out < 0).any(axis=0) if st.unknown else flags & SLOW)
+    others: list = []
+    drop: list[int] = []
+    demoted = 0
+    if len(todo):
+        nums = nums.copy()
+        for li in todo.tolist():
+            item = parsed(li)
+            if not flags[li] & SLOW:
+                demoted += 1
+            if type(item) is not Event:
+                others.append(item)
+                drop.append(li)
+                continue
+            for k, (name, _) in enumerate(st.tables):
+                code = out[k, li] = dicts[name].add(dicts.value_of(name, item))
+                r = raw[k, li]
+                if r > 0 and st.remaps[k].arr[r] < 0:   # learn a raw code left unknown
+                    st.remaps[k].arr[r] = code
+                    st.unknown -= 1
+            for j, field in enumerate(NUMBERS):
+                nums[j, li] = _num(getattr(item, field))
+
+    if drop:
+        keep = np.ones(n, dtype=bool)
+        keep[drop] = False
+        line_of_row = np.flatnonzero(keep)
+        out = out[:, keep]
+        nums = nums[:, keep]
+    else:
+        line_of_row = np.arange(n, dtype=np.int64)
+    codes = {name: out[k] for k, (name, _) in enumerate(st.tables)}
+    codes["object"] = np.full(len(line_of_row), dicts["object"].add(log_object), dtype=CODE_DTYPE)
+    batch = BlockBatch(dicts, len(line_of_row), {name: codes[name] for name in TABLES},
+                       {name: nums[j] for j, name in enumerate(NUMBERS)},
+                       line_of_row + first_line, starts[line_of_row] + first_offset, others)
+    batch.data, batch.log_object = data, log_object
+    batch.first_line, batch.first_offset = first_line, first_offset
+    batch._starts, batch._ends = starts, np.frombuffer(b_ends, dtype=np.int64)
+    batch._flags, batch._line_of_row = flags, line_of_row
+    if events:
+        row_of_line = np.full(n, -1, dtype=np.int64)
+        row_of_line[line_of_row] = np.arange(len(line_of_row))
+        batch._events = {int(row_of_line[li]): ev for li, ev in events.items() if type(ev) is Event}
+    batch.demoted = demoted
+    return batch
+
+
+class BlockBatch(ColumnBatch):
+    """A batch read from access-log bytes by :func:`from_block`; keeps ``data`` for events and spills.
+
+    ``demoted`` counts the lines the C scan took but that were parsed in Python all the same, because
+    a raw code's value was not known: its first line did not parse (the scan's checks missed a
+    malformed form: the tests hold this to 0), or an earlier scan_block raised midway."""
+
+    data: bytes
+    log_object: str
+    first_line: int
+    first_offset: int
+    demoted: int = 0
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._events: dict[int, Event] = {}
+        self._joined: dict[str, Any] = {}
+        self._low: bytes | None = None
+
+    def event(self, i: int) -> Event:
+        ev = self._events.get(i)
+        if ev is None:
+            li = int(self._line_of_row[i])
+            a = int(self._starts[li])
+            ev = _item(self.data, a, int(self._starts[li + 1]), self.log_object, self.first_line + li,
+                       self.first_offset + a)
+            self._events[i] = ev
+        return ev
+
+    def text(self, field: str) -> list[str]:
+        if field == "key":
+            vals = self.values("key")
+        elif field == "ua":
+            vals = [v[0] for v in self.values("client")]
+        else:
+            return super().text(field)
+        return [v or "" for v in vals] if None in vals else vals
+
+    def find(self, field: str, literals: Iterable[str]) -> np.ndarray:
+        literals = tuple(literals)
+        if any(lit in ("", "\n") for lit in literals):   # in every text
+            return np.arange(self.n, dtype=np.int64)
+        if field in ("key", "ua"):     # exact: the values are in the tables
+            from .rules.engine import Joined
+            joined = self._joined.get(field)
+            if joined is None:
+                joined = self._joined[field] = Joined(self.text(field))
+            return np.asarray(sorted(joined.find(literals)), dtype=np.int64)
+        if field != "uri" or not all(lit.isascii() for lit in literals):
+            return super().find(field, literals)
+        # the request URI is a part of the line's bytes, but where it was redacted or is "-" (the key,
+        # URL-decoded), and on lines parsed in Python: those rows are checked on their exact text
+        found = np.zeros(self.n, dtype=bool)
+        needles = [lit[:-1] if lit.endswith("\n") else lit for lit in literals]
+        for b in needles:
+            found |= self._rows_with(b.encode())
+        flags = self._flags[self._line_of_row]
+        exact = np.flatnonzero(flags & SLOW)
+        for b in _SECRETS:
+            exact = np.union1d(exact, np.flatnonzero(self._rows_with(b)))
+        keyed = np.setdiff1d(np.flatnonzero(flags & NO_URI), exact)   # the text is the key
+        texts = [v or "" for v in self.values("key", keyed)]
+        if len(exact):
+            from .rules.engine import field_values
+            texts += field_values("uri", [self.event(int(i)) for i in exact])
+        needles_b = [b.encode() for b in needles]
+        for i, t in zip(keyed.tolist() + exact.tolist(), texts):
+            if not found[i]:
+                low = t.encode("utf-8", "surrogatepass").lower()
+                found[i] = any(b in low for b in needles_b)
+        return np.flatnonzero(found).astype(np.int64)
+
+    def _rows_with(self, needle: bytes) -> np.ndarray:
+        """Bool per row: the row's line (lower-cased) holds ``needle``."""
+        if self._low is None:
+            self._low = self.data.lower()
+            self._start_list = self._starts.tolist()
+        starts = self._start_list
+        hit = np.zeros(len(starts) - 1, dtype=bool)
+        find = self._low.find
+        p = find(needle)
+        while p != -1:
+            li = bisect_right(starts, p) - 1
+            hit[li] = True
+            p = find(needle, starts[li + 1])
+        return hit[self._line_of_row]
+
+    def spill_payloads(self, rows: Iterable[int] | None = None) -> list[bytes]:
+        """Per row, ``b"%d\\t%s\\n" % (offset, raw as UTF-8)``, what the store spills for a row."""
+        rows = np.arange(self.n) if rows is None else np.fromiter(rows, dtype=np.int64)
+        lines = self._line_of_row[rows]
+        data = self.data
+        out = [b"%d\t%s\n" % (off, data[a:b]) for off, a, b in
+               zip(self.offset[rows].tolist(), self._starts[lines].tolist(), self._ends[lines].tolist())]
+        for j in np.flatnonzero(self._flags[lines] & SLOW).tolist():
+            out[j] = _spill(self.event(int(rows[j])))
+        return out
+
+
+def _spill(ev: Event) -> bytes:
+    return b"%d\t%s\n" % (ev.offset, ev.raw.encode("utf-8", "surrogatepass"))
+
+
+class EventBlockBatch(EventBatch):
+    """:func:`from_block` without the C extension: the batch of the parsed events, with ``data`` and
+    :meth:`spill_payloads` as :class:`BlockBatch` has them."""
+
+    def __init__(self, data: bytes, first_offset: int, dicts: Dicts, items: list) -> None:
+        events = [e for e in items if type(e) is Event]
+        super().__init__(dicts, events, [e for e in items if type(e) is not Event])
+        self.data = data
+        self.first_offset = first_offset
+
+    def spill_payloads(self, rows: Iterable[int] | None = None) -> list[bytes]:
+        return [_spill(ev) for ev in self.events(rows)]
+
+
+__all__ = ["BlockBatch", "EventBlockBatch", "from_block", "split_blocks"]
