@@ -98,6 +98,7 @@ _SEG_SHIFT = 32
 _WHO = "who"
 _INT_TYPES = frozenset((int, type(None)))
 _time_cache: dict[float, str] = {}
+_day_cache: dict[int, str] = {}
 
 
 def default_max_rows(budget: int = BYTES_PER_ROW_BUDGET, floor: int = 100_000,
@@ -117,7 +118,16 @@ def format_ts(ts: float) -> str | None:
     hit = _time_cache.get(ts)
     if hit is None:
         try:
-            hit = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(ts))
+            if 0 <= ts < 253402300800 and ts == int(ts):  # whole seconds up to year 9999: the day cached
+                day, sec = divmod(int(ts), 86400)
+                prefix = _day_cache.get(day)
+                if prefix is None:
+                    if len(_day_cache) > 4096:
+                        _day_cache.clear()
+                    prefix = _day_cache[day] = _time.strftime("%Y-%m-%dT", _time.gmtime(day * 86400))
+                hit = f"{prefix}{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}Z"
+            else:
+                hit = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(ts))
         except (OverflowError, OSError, ValueError):
             return None
         if len(_time_cache) > 8192:

@@ -211,3 +211,20 @@ def test_a_new_dicts_midway_changes_nothing_in_the_store(logfile):
     assert all(v[0] is old for v in b._remaps.values())
     b.dicts = old
     assert_same_store(a, b)
+
+
+def test_format_ts_equals_strftime():
+    import random
+    import time as _t
+
+    from s3tail.core import store as st
+
+    values = [0, 1715644800, 1715644800 + 86399, 253402300799, 253402300800, 1e9 + 0.5, -1, 2 ** 40,
+              float("inf"), float("nan")] + [random.Random(5).randrange(0, 253402300800) for _ in range(2000)]
+    for ts in values:
+        st._time_cache.clear()
+        try:
+            want = _t.strftime("%Y-%m-%dT%H:%M:%SZ", _t.gmtime(ts))
+        except (OverflowError, OSError, ValueError):
+            want = None
+        assert st.format_ts(ts) == want, ts
