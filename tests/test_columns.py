@@ -219,8 +219,9 @@ def test_format_ts_equals_strftime():
 
     from s3tail.core import store as st
 
+    rng = random.Random(5)
     values = [0, 1715644800, 1715644800 + 86399, 253402300799, 253402300800, 1e9 + 0.5, -1, 2 ** 40,
-              float("inf"), float("nan")] + [random.Random(5).randrange(0, 253402300800) for _ in range(2000)]
+              float("inf"), float("nan")] + [rng.randrange(0, 253402300800) for _ in range(2000)]
     for ts in values:
         st._time_cache.clear()
         try:
