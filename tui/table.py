@@ -18,6 +18,7 @@ import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -240,9 +241,15 @@ class RequestsTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.follow = True
         self.new_rows = 0
-        self._columns: list[tuple[int, int]] = layout_columns(80)
+        self._columns: tuple[tuple[int, int], ...] = tuple(layout_columns(80))
         self._width = 0
         self.apply_seconds = 0.0  # time spent in the last apply_batch (UI thread)
+        # rendered rows: (position, is cursor, columns, store layout, styles) -> Strip. A store position
+        # shows the same event until the store's layout changes (late rows, eviction), so a frame
+        # after a tab switch or a scroll back re-renders nothing it drew before.
+        self._strips: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._styles: dict[str, Style] | None = None
+        self._prefetched: dict[int, tuple] = {}
 
     # --- data --------------------------------------------------------------------------------
     @property
@@ -328,7 +335,7 @@ class RequestsTable(ScrollView, can_focus=True):
     # --- rendering ---------------------------------------------------------------------------
     def on_resize(self) -> None:
         self._width = self.scrollable_content_region.width or self.size.width
-        self._columns = layout_columns(self._width)
+        self._columns = tuple(layout_columns(self._width))
         self._sync_size()
         self._scroll_cursor_visible()
 
@@ -339,6 +346,35 @@ class RequestsTable(ScrollView, can_focus=True):
     def header_text(self) -> str:
         parts = [fit(_COLUMNS[c][0], w, _COLUMNS[c][2]) for c, w in self._columns]
         return " ".join(parts)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._strips.clear()
+
+    def _style(self, name: str) -> Style:
+        """This widget's style (``""``) or a component class's, cached until styles change."""
+        if self._styles is None:
+            self._styles = {}
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (self.rich_style if not name
+                                          else self.get_component_rich_style(f"requests-table--{name}"))
+        return style
+
+    def render_lines(self, crop: Any) -> list[Strip]:
+        """Fetch the cells of every row in ``crop`` that is not cached, in one store call, then render."""
+        top = int(self.scroll_offset.y) - 1
+        rows = [top + y for y in range(crop.y, crop.bottom) if 0 <= top + y < self.row_count]
+        if rows:
+            width = self._width or self.size.width
+            need = [p for p, key in (self._strip_key(r, width) for r in rows) if key not in self._strips]
+            if len(need) > 1:
+                self._prefetched = dict(zip(need, self.model.store.rows_cells(need)))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._prefetched = {}
 
     def render_line(self, y: int) -> Strip:
         width = self._width or self.size.width
@@ -360,11 +396,26 @@ class RequestsTable(ScrollView, can_focus=True):
             strip = Strip.join([strip.crop(0, keep), marker]).crop(0, width)
         return strip
 
+    def _strip_key(self, row: int, width: int) -> tuple[int, tuple]:
+        """(store position, cache key) of a view row."""
+        pos = self.model.position(row)
+        store = self.model.store
+        return pos, (pos, row == self.cursor, self._columns, store.layout, getattr(store, "evicted", 0), width)
+
     def _row_strip(self, row: int, width: int) -> Strip:
-        cells = self.model.store.row_cells(self.model.position(row))
-        base = self.rich_style
-        if row == self.cursor:
-            base = base + self.get_component_rich_style("requests-table--cursor")
+        pos, key = self._strip_key(row, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            cells = self._prefetched.get(pos)
+            if cells is None:
+                cells = self.model.store.row_cells(pos)
+            strip = self._strips[key] = self._make_strip(cells, row == self.cursor, width)
+        return strip
+
+    def _make_strip(self, cells: tuple, is_cursor: bool, width: int) -> Strip:
+        base = self._style("")
+        if is_cursor:
+            base = base + self._style("cursor")
         segments: list[Segment] = []
         for i, (col, w) in enumerate(self._columns):
             value = cells[col]
@@ -373,9 +424,9 @@ class RequestsTable(ScrollView, can_focus=True):
             if col == STATUS and isinstance(value, int):
                 klass = value // 100
                 if 2 <= klass <= 5:
-                    style = base + self.get_component_rich_style(f"requests-table--{klass}xx")
+                    style = base + self._style(f"{klass}xx")
             elif col == WHO and value == "anonymous":
-                style = base + self.get_component_rich_style("requests-table--anonymous")
+                style = base + self._style("anonymous")
             if i:
                 segments.append(Segment(" ", base))
             segments.append(Segment(text, style))
