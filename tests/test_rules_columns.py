@@ -21,6 +21,7 @@ from s3tail.core.columns import ColumnBatch, from_events  # noqa: E402
 from s3tail.core.event import Event  # noqa: E402
 from s3tail.core.reader import iter_sources  # noqa: E402
 from s3tail.core.rules import RuleEngine  # noqa: E402
+from s3tail.core.rules.model import MAX_REFS, MAX_SAMPLES  # noqa: E402
 
 from conftest import CORPUS, SHARED  # noqa: E402
 
@@ -70,6 +71,20 @@ def by_columns(events, batch, config=None, rules_dir=None, plain=False, touched=
         out = engine.process_columns(PlainBatch(b) if plain else b)
         if touched is not None:
             touched.append(fingerprint(out))
+    engine.flush()
+    return engine
+
+
+def by_mixed(events, batch, config=None, event_path=lambda k: k % 3 == 1) -> RuleEngine:
+    """Batches through process_batch where ``event_path(batch number)``, else process_columns."""
+    engine = RuleEngine(config or {})
+    dicts = columns.Dicts()
+    for k, i in enumerate(range(0, len(events), batch)):
+        part = events[i:i + batch]
+        if event_path(k):
+            engine.process_batch(part)
+        else:
+            engine.process_columns(from_events(part, dicts))
     engine.flush()
     return engine
 
@@ -184,16 +199,7 @@ def test_out_of_order_batches(generated):
 def test_mixed_event_and_column_batches(generated):
     events = generated[:30000]
     ref = by_events(events, 2000, WEB)
-    engine = RuleEngine(WEB)
-    dicts = columns.Dicts()
-    for k, i in enumerate(range(0, len(events), 2000)):
-        part = events[i:i + 2000]
-        if k % 3 == 1:
-            engine.process_batch(part)
-        else:
-            engine.process_columns(from_events(part, dicts))
-    engine.flush()
-    assert fingerprint(engine.findings()) == fingerprint(ref.findings())
+    assert fingerprint(by_mixed(events, 2000, WEB).findings()) == fingerprint(ref.findings())
 
 
 def test_user_rules_and_their_errors(generated):
@@ -257,3 +263,145 @@ def test_episode_split_across_many_small_batches():
     findings = assert_same(events, 30)
     hits = [f for f in findings if f.rule_id == "s3.mass_download"]
     assert [f.actor for f in hits] == [rulekit.ACTOR] and hits[0].count >= 500
+
+
+# ------------------------------------------------------------------ bulk paths (run_single, request counts)
+
+ANON = "s3.anonymous_access"
+
+
+def anonymous_traffic(seed: int) -> list[Event]:
+    """Anonymous reads: one busy visitor (past MAX_REFS), visitors of a few requests, some rows late
+    (older than their finding's first), in time order otherwise."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(1400):
+        at = i * 3.0
+        out.append(rulekit.ev(at=at, requester=None, remote_ip="203.0.113.9", key=f"k/{i % 40}"))
+        if i % 5 == 0:
+            out.append(rulekit.ev(at=at + 1, requester=None, remote_ip=f"192.0.2.{rnd.randrange(30)}",
+                                  bucket=rnd.choice(["acme-data", "acme-www"])))
+        if i % 97 == 0 and i:
+            out.append(rulekit.ev(at=at - rnd.randrange(60, 900), requester=None,
+                                  remote_ip=f"192.0.2.{rnd.randrange(30)}"))
+    return out
+
+
+def count_calls(monkeypatch, cls, name) -> list:
+    calls: list = []
+    original = getattr(cls, name)
+
+    def wrapper(self, rule, *args, **kw):
+        calls.append(rule.id)
+        return original(self, rule, *args, **kw)
+    monkeypatch.setattr(cls, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 500, 5000])
+@pytest.mark.parametrize("dedup", [60, 2, 0.05])
+def test_bulk_joins_dedup_expiry_and_caps(batch, dedup, monkeypatch):
+    """Groups decided in bulk: joins into open findings across batch boundaries, dedup periods ending
+    inside a batch (short dedup), late rows (the per-row path), refs and samples at their caps."""
+    from s3tail.core.rules.vector import ColumnRunner
+    events = anonymous_traffic(batch + int(dedup))
+    config = {"rules": {ANON: {"dedup": dedup}}}
+    bulk = count_calls(monkeypatch, ColumnRunner, "run_single")
+    for plain in (False, True):
+        findings = assert_same(events, batch, config, plain=plain)
+    assert ANON in bulk
+    anon = [f for f in findings if f.rule_id == ANON]
+    if dedup == 60:
+        busy = max(anon, key=lambda f: f.count)
+        assert busy.count > MAX_REFS and len(busy.event_refs) == MAX_REFS and len(busy.evidence) == MAX_SAMPLES
+    else:
+        assert len(anon) > 20
+
+
+def test_bulk_path_takes_in_order_groups_without_rows(monkeypatch):
+    """In-order traffic within one dedup period: every anonymous group is decided in bulk (no light
+    row reaches _take)."""
+    events = sorted((e for e in anonymous_traffic(1) if e.ts < rulekit.T0 + 3000), key=lambda e: e.ts)
+    taken = count_calls(monkeypatch, RuleEngine, "_take")
+    col = by_columns(events, 300)
+    assert ANON not in taken
+    assert fingerprint(col.findings()) == fingerprint(by_events(events, 300).findings())
+
+
+def test_bulk_path_with_event_batches_between():
+    """Mixed use: event-path batches create and join findings the bulk path then joins (and back)."""
+    events = anonymous_traffic(3)
+    ref = by_events(events, 100)
+    assert fingerprint(by_mixed(events, 100, event_path=lambda k: k % 2).findings()) == fingerprint(ref.findings())
+
+
+def test_bulk_findings_close_through_pop_closed():
+    """Findings made in bulk are scheduled: pop_closed closes them as event time passes, as the event
+    path's do (same findings closed at each step)."""
+    events = anonymous_traffic(2)
+    ref, col = RuleEngine({}), RuleEngine({})
+    dicts = columns.Dicts()
+    for i in range(0, len(events), 250):
+        part = events[i:i + 250]
+        ref.process_batch(part)
+        col.process_columns(from_events(part, dicts))
+        assert fingerprint(col.pop_closed()) == fingerprint(ref.pop_closed())
+    assert fingerprint(col.findings()) == fingerprint(ref.findings())
+
+
+def test_new_dicts_midway(generated):
+    """A long follow replaces a full Dicts: later batches carry another ``dicts`` (other codes)."""
+    events = generated[:24000]
+    ref = by_events(events, 2000, WEB)
+    for plain in (False, True):
+        engine = RuleEngine(WEB)
+        dicts = columns.Dicts()
+        for k, i in enumerate(range(0, len(events), 2000)):
+            if k in (4, 9):
+                dicts = columns.Dicts()
+            b = from_events(events[i:i + 2000], dicts)
+            engine.process_columns(PlainBatch(b) if plain else b)
+        engine.flush()
+        assert fingerprint(engine.findings()) == fingerprint(ref.findings())
+
+
+def error_traffic() -> list[Event]:
+    """Error bursts of actors whose other requests make their error share pass or fail, over spans
+    that cut column batches into request-count pieces."""
+    out = []
+    for a in range(6):
+        who = f"arn:aws:iam::123456789012:user/u{a}"
+        for i in range(900):
+            at = a * 50 + i * 1.5
+            err = (i % (2 + a)) == 0
+            out.append(rulekit.ev(at=at, requester=who, http_status=403 if err else 200,
+                                  key=f"d/{i % (7 + a)}", bucket=f"b{a % 2}"))
+    out.sort(key=lambda e: e.ts)
+    return out
+
+
+@pytest.mark.parametrize("batch", [7, 300, 2000])
+def test_error_share_over_request_pieces(batch):
+    """min_error_share against request counts kept per batch (pieces of REQ_CHUNK rows when a batch
+    spans more than REQ_SPAN seconds), in order, reversed, and with event-path batches between."""
+    events = error_traffic()
+    findings = assert_same(events, batch)
+    assert {"s3.object_access_errors", "s3.enumeration"} & {f.rule_id for f in findings}
+    chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
+    assert_same([e for c in chunks[::-1] for e in c], batch)
+    mixed = by_mixed(events, batch, event_path=lambda k: k % 3 == 2)
+    assert fingerprint(mixed.findings()) == fingerprint(by_events(events, batch).findings())
+
+
+def test_one_batch_spanning_longer_than_the_request_counts_are_kept(generated):
+    """A batch whose events span more than the request counts are kept (the error-share test reads
+    them) must not drop the counts its own early events are judged against: one batch of everything
+    gives the findings of small batches, on both paths."""
+    config = {"rules": {"s3.object_access_errors": {"window": 2, "threshold": 2},
+                        "s3.enumeration": {"window": 1, "threshold": 3}}}
+    keep = RuleEngine(config)._req_keep
+    times = [e.ts for e in generated if e.ts is not None]
+    assert max(times) - min(times) > 2 * keep
+    small = fingerprint(by_events(generated, 2000, config).findings())
+    assert fingerprint(by_events(generated, len(generated), config).findings()) == small
+    assert fingerprint(by_columns(generated, len(generated), config).findings()) == small

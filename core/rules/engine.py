@@ -168,7 +168,11 @@ class RuleEngine:
         share = [r for r in self.active if r.min_share]
         self._share = bool(share)
         self._req_keep = max((r.window for r in share), default=0) * 120 + 600
+        # (lo, hi, counts, last): a Counter of one batch piece, or (column path) the counts of a whole
+        # batch's pieces (``within``); ``last``: the newest ``hi`` of the pieces kept so far, up to it
         self._req_chunks: deque = deque()
+        self._req_top = float("-inf")   # the newest ``hi`` of any piece so far
+        self._req_horizon = float("-inf")   # pieces whose ``last`` is older were dropped
         self._requests_seen = 0
         self._ua_rules = tuple(r for r in self.active if r.gate == "ua")
         self._ua_cache: dict[str, tuple] = {}
@@ -346,7 +350,6 @@ class RuleEngine:
             pieces = [events[i:i + REQ_CHUNK] for i in range(0, len(events), REQ_CHUNK)]
         else:
             pieces = [events]
-        chunks = self._req_chunks
         for piece in pieces:
             ts = times if len(pieces) == 1 else [t for t in map(_TS, piece) if t is not None]
             lo, hi = (min(ts), max(ts)) if ts else (wm, wm)
@@ -358,15 +361,29 @@ class RuleEngine:
                 ips = list(compress(map(_IP, piece), map(is_, reqs, repeat(None))))
                 c.update(ips)
                 c.update(zip(compress(buckets, map(is_, reqs, repeat(None))), ips))
-            chunks.append((lo, hi, c))
-        horizon = max(self.watermark, max(times) if times else wm) - self._req_keep
-        while chunks and chunks[0][1] < horizon:
+            self._req_top = max(self._req_top, hi)
+            self._req_chunks.append((lo, hi, c, self._req_top))
+        # only what no event of this batch can need: the horizon follows the batch's *oldest* time (a
+        # batch spanning hours must not drop the counts its own early events are judged against)
+        self._drop_requests((min(times) if times else wm) - self._req_keep)
+
+    def _drop_requests(self, horizon) -> None:
+        """Forget the request counts of pieces older than ``horizon`` (event time), as a queue: a
+        piece goes once it and every piece before it end before the horizon."""
+        if horizon > self._req_horizon:
+            self._req_horizon = horizon
+        chunks = self._req_chunks
+        while chunks and chunks[0][3] < horizon:
             chunks.popleft()
 
     def _requests(self, key, start, end) -> int:
         """Requests of an actor or a (bucket, actor) with event time in [start, end] (at the
         granularity of the counts; 0 once they are older than ``_req_keep``)."""
-        return sum(c.get(key, 0) for lo, hi, c in self._req_chunks if hi >= start and lo <= end)
+        n = 0
+        for lo, hi, c, _ in self._req_chunks:
+            if hi >= start and lo <= end:
+                n += c.get(key, 0) if type(c) is Counter else c.within(key, start, end, self._req_horizon)
+        return n
 
     def _ua_candidates(self, events, out: dict[int, list]) -> None:
         """Add the user-agent rules matching each event's user agent (verdict cached per distinct
@@ -643,6 +660,7 @@ class RuleEngine:
             rule.open.clear()
             rule.windows.clear()
         self._req_chunks.clear()
+        self._req_top = self._req_horizon = float("-inf")
         self._heap.clear()
         if self._columns is not None:
             self._columns.clear()

@@ -102,6 +102,36 @@ class Finding:
         return f"Finding({self.rule_id} {self.severity} {self.bucket!r} {self.actor!r} x{self.count})"
 
 
+def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, remote_ips, keys, firsts,
+                 lasts, closes, counts, refs, evidence) -> list[Finding]:
+    """Many findings of one rule at once (the column path), each as ``Finding(...)`` followed by
+    ``add`` of its evidence events would make it: one list item per finding in every argument
+    (``refs``/``evidence``: the finding's own lists, already capped at MAX_REFS / MAX_SAMPLES)."""
+    make = object.__new__
+    out: list[Finding] = []
+    append = out.append
+    for b, rq, ip, k, t0, t1, c, n, r, e in zip(buckets, requesters, remote_ips, keys, firsts, lasts, closes,
+                                                counts, refs, evidence):
+        f = make(Finding)
+        f.rule_id = rule_id
+        f.severity = severity
+        f.title = title
+        f.bucket = b
+        f.requester = rq
+        f.remote_ip = ip
+        f.first_ts = t0
+        f.last_ts = t1
+        f.count = n
+        f.evidence = e
+        f.event_refs = r
+        f.details = {}
+        f.dedup_key = k
+        f.closed = False
+        f.close_ts = c
+        append(f)
+    return out
+
+
 # match(ev) returns None (no match) or a Hit: (weight, distinct_value, severity_or_None, details_or_None)
 Hit = tuple
 Matcher = Callable[[Any], "Hit | None"]

@@ -24,8 +24,13 @@ threshold within the window (a necessary condition, computed for all touched gro
 code, which replays their stored entries in arrival order first. ``s3.mass_download`` thus sees half
 of all rows in numpy only.
 
-Request counts for ``min_error_share`` are kept per batch piece as sorted numpy ids and counts
-(:class:`ColumnCounts`, read through ``get`` like the event path's ``Counter``).
+Stateless rules (single mode, hits ONE: anonymous access, insecure transport, SigV2, pentest agents,
+sensitive objects, bucket deletion) skip ``_take`` for most groups: :meth:`ColumnRunner.run_single`
+decides each group of the batch at once (join the open finding, or one new finding; made together by
+``model.new_findings``), and only groups it cannot decide that way take the row-by-row code.
+
+Request counts for ``min_error_share`` are kept per batch as numpy group codes, pieces and counts
+(:class:`ColumnCounts`, one entry of the engine's queue of counts per batch, read through ``within``).
 
 Documented differences from :meth:`RuleEngine.process_batch` (same findings otherwise):
 
@@ -47,7 +52,9 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
 from __future__ import annotations
 
 import fnmatch
-from collections import namedtuple
+import heapq
+from collections import deque, namedtuple
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,13 +62,15 @@ import numpy as np
 from ..columns import ColumnBatch, Dicts, EventBatch, Table
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
-from .model import ONE, Rule
+from .model import MAX_REFS, MAX_SAMPLES, ONE, Rule, new_findings
 
 # The fields of an event that the engine, findings, samples and built-in titles read for fast rows.
 Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
                          "http_status", "error_code", "bytes_sent", "user_agent", "principal_type",
                          "log_object", "log_line", "time", "ts", "detail", "request_uri"))
 STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
+NONE = np.zeros(0, dtype=np.intp)
+LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
     "s3.object_access_errors": True, "s3.enumeration": True, "s3.mass_download": False,
@@ -72,21 +81,32 @@ FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (els
 
 
 class ColumnCounts:
-    """Requests per actor and per (bucket, actor) of one batch piece, by interned key id:
-    ``get(key, 0)`` as the event path's ``Counter`` (a dict is made on the first ``get``)."""
+    """Requests per actor and per (bucket, actor) of one batch's pieces (see
+    ``RuleEngine._count_requests``): ``ids`` (group codes, see :meth:`_Ctx.group_codes`), ``piece``
+    and ``counts``, sorted by code then piece; per piece ``lo``, ``hi`` and ``last`` (the newest
+    ``hi`` of every piece up to it, for the engine's queue of counts)."""
 
-    __slots__ = ("ids", "counts", "runner", "_d")
+    __slots__ = ("ids", "piece", "counts", "lo", "hi", "last", "runner")
 
-    def __init__(self, ids: np.ndarray, counts: np.ndarray, runner: "ColumnRunner"):
-        self.ids, self.counts, self.runner = ids, counts, runner
-        self._d: dict | None = None
+    def __init__(self, ids: np.ndarray, piece: np.ndarray, counts: np.ndarray, lo: list, hi: list, last: list,
+                 runner: "ColumnRunner"):
+        self.ids, self.piece, self.counts = ids, piece, counts
+        self.lo, self.hi, self.last, self.runner = lo, hi, last, runner
 
-    def get(self, key, default=0):
-        d = self._d
-        if d is None:
-            d = self._d = dict(zip(self.ids.tolist(), self.counts.tolist()))
-        i = self.runner._gid.get(key)
-        return default if i is None else d.get(i, default)
+    def within(self, key, start, end, horizon) -> int:
+        """Requests of ``key`` in the pieces that overlap [start, end] and are not dropped (a piece
+        whose ``last`` is before ``horizon``), as ``Counter.get`` summed over those pieces."""
+        i = self.runner.pack_key(key)
+        if i is None:
+            return 0
+        ids = self.ids
+        a = int(ids.searchsorted(i))
+        if a == len(ids) or ids[a] != i:
+            return 0
+        b = int(ids.searchsorted(i, "right"))
+        lo, hi, last = self.lo, self.hi, self.last
+        return sum([c for p, c in zip(self.piece[a:b].tolist(), self.counts[a:b].tolist())
+                    if hi[p] >= start and lo[p] <= end and last[p] >= horizon])
 
 
 class _Store:
@@ -167,9 +187,7 @@ class ColumnRunner:
         self._gval: list[Any] = []
         self._bid: dict[Any, int] = {}      # interned bucket names
         self._bval: list[Any] = []
-        # known pairs ``bucket id << 32 | actor id`` (sorted) and the ids of their (bucket, actor) keys
-        self._pair_keys = np.zeros(0, dtype=np.int64)
-        self._pair_vals = np.zeros(0, dtype=np.int64)
+        self._pairs: dict[int, int] = {}    # pair group code (see _Ctx.group_codes) -> interned id
         self._derived: dict[tuple, tuple[Table, np.ndarray]] = {}
         self._stores: dict[str, _Store] = {}
         self._texts: dict[tuple, dict[str, bool]] = {}   # (field, literals) -> text -> may hold one
@@ -189,25 +207,30 @@ class ColumnRunner:
             self._gval.append(value)
         return g
 
-    def pair_ids(self, pairs: np.ndarray) -> np.ndarray:
-        """Interned ids of (bucket, value) for packed ``bucket id << 32 | value id`` pairs: numpy
-        ``searchsorted`` in the known pairs, Python only for pairs not seen before."""
-        keys, vals = self._pair_keys, self._pair_vals
-        idx = np.searchsorted(keys, pairs)
-        idx[idx == len(keys)] = 0
-        out = vals[idx] if len(keys) else np.zeros(len(pairs), dtype=np.int64)
-        miss = keys[idx] != pairs if len(keys) else np.ones(len(pairs), bool)
-        if miss.any():
-            gval, gid, bval = self._gval, self.gid, self._bval
-            todo = np.flatnonzero(miss)
-            new, inv = np.unique(pairs[todo], return_inverse=True)
-            ids = np.fromiter((gid((bval[p >> 32], gval[p & 0xFFFFFFFF])) for p in new.tolist()),
-                              dtype=np.int64, count=len(new))
-            out[todo] = ids[inv.reshape(-1)]
-            at = np.searchsorted(keys, new)   # keep the known pairs sorted: one O(known) insert
-            self._pair_keys = np.insert(keys, at, new)
-            self._pair_vals = np.insert(vals, at, ids)
-        return out
+    def pair_ids(self, codes: np.ndarray) -> np.ndarray:
+        """Interned ids of the (bucket, value) keys of pair group codes (see :meth:`_Ctx.group_codes`):
+        a dict lookup per distinct code, Python interning only for pairs not seen before."""
+        u, inv = np.unique(codes, return_inverse=True)
+        ul = u.tolist()
+        ids = list(map(self._pairs.get, ul))
+        if None in ids:
+            gid, gval, bval, pairs = self.gid, self._gval, self._bval, self._pairs
+            for j, (p, i) in enumerate(zip(ul, ids)):
+                if i is None:
+                    ids[j] = pairs[p] = gid((bval[(p >> 32) - 1], gval[p & LOW]))
+        return np.array(ids, dtype=np.int64)[inv.reshape(-1)]
+
+    def pack_key(self, key) -> int | None:
+        """The group code of a group key (None when one of its parts was never interned)."""
+        if type(key) is tuple and len(key) == 2:
+            b, a = self._bid.get(key[0]), self._gid.get(key[1])
+            return None if b is None or a is None else ((b + 1) << 32) | a
+        return self._gid.get(key)
+
+    def keys_of(self, codes: list[int]) -> list:
+        """The group keys of group codes."""
+        gval, bval = self._gval, self._bval
+        return [gval[c] if c <= LOW else (bval[(c >> 32) - 1], gval[c & LOW]) for c in codes]
 
     def verdict(self, table: Table, name: Any, fn, dtype=bool) -> np.ndarray:
         """``arr[code] = fn(value)`` over ``table`` (engine-local: verdicts depend on the config)."""
@@ -294,23 +317,25 @@ class ColumnRunner:
         else:
             starts = np.array([0])
         actor = ctx.actor_gid()
-        pair = ctx.pair_gid(actor)
-        piece = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, n)))
-        both = np.concatenate(((piece << 32) | actor, (piece << 32) | pair))
-        u, counts = np.unique(both, return_counts=True)
-        uid = u & 0xFFFFFFFF
-        bounds = np.searchsorted(u >> 32, np.arange(len(starts) + 1))
-        chunks = eng._req_chunks
-        for k, s in enumerate(starts.tolist()):
-            e = min(s + REQ_CHUNK, n) if len(starts) > 1 else n
-            t = ts[s:e]
-            t = t[~np.isnan(t)]
-            lo, hi = (float(t.min()), float(t.max())) if len(t) else (wm, wm)
-            a, b = bounds[k], bounds[k + 1]
-            chunks.append((lo, hi, ColumnCounts(uid[a:b], counts[a:b], self)))
-        horizon = max(wm, tmax if tmax is not None else wm) - eng._req_keep
-        while chunks and chunks[0][1] < horizon:
-            chunks.popleft()
+        codes = np.concatenate((actor, ((ctx.bucket_id() + 1) << 32) | actor))
+        u, inv = np.unique(codes, return_inverse=True)
+        npc = len(starts)
+        piece = np.arange(n, dtype=np.int64) // REQ_CHUNK if npc > 1 else np.zeros(n, np.int64)
+        up, counts = np.unique(inv.reshape(-1) * npc + np.concatenate((piece, piece)), return_counts=True)
+        with np.errstate(invalid="ignore"):
+            los = np.fmin.reduceat(ts, starts).tolist()
+            his = np.fmax.reduceat(ts, starts).tolist()
+        pmax = []
+        top = eng._req_top
+        for k in range(npc):
+            if los[k] != los[k]:   # NaN: no row of the piece has a time
+                los[k] = his[k] = wm
+            top = max(top, his[k])
+            pmax.append(top)
+        eng._req_top = top
+        eng._req_chunks.append((min(los), max(his), ColumnCounts(u[up // npc], up % npc, counts, los, his, pmax, self),
+                                top))
+        eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
 
     # ------------------------------------------------------------------ one rule
 
@@ -335,6 +360,9 @@ class ColumnRunner:
                 if hit is not None:
                     slow_items.append((r, ev, hit, group(ev)))
         if not rule.is_window:
+            if not slow_items and fast is not None and len(fast) and self.bulk_ok(rule):
+                self.run_single(rule, ctx, fast, touched)
+                return
             items = slow_items
             if fast is not None and len(fast):
                 keys = ctx.group_keys(rule, fast)
@@ -347,6 +375,119 @@ class ColumnRunner:
                 eng._take(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
             return
         self.run_window(rule, ctx, fast, weight, slow_items, touched)
+
+    @staticmethod
+    def bulk_ok(rule: Rule) -> bool:
+        """Whether :meth:`run_single` models the rule: single mode, hits are ONE, the fixed title."""
+        return rule.mode == "single" and FAST_KINDS.get(rule.id) is True and rule.title_fn is None
+
+    def run_single(self, rule: Rule, ctx: "_Ctx", fast: np.ndarray, touched: dict) -> None:
+        """Fast hits (rows ``fast``, ascending) of a stateless rule (:meth:`bulk_ok`), decided per
+        group in bulk with the meaning of ``RuleEngine._take`` row by row:
+
+        * a group with an open finding whose rows all fall in [first_ts, close_ts] joins it at once
+          (count, last_ts, refs up to MAX_REFS and samples up to MAX_SAMPLES, in row order);
+        * a group without one (or whose finding's dedup period is over at its first row: closed) opens
+          one at its first row when every other row falls in [that row's time, + dedup]: the
+          findings are made together (:func:`~.model.new_findings`), with their refs and samples;
+        * any other group (a row older than the finding's first, a dedup period ending inside the
+          batch) takes ``_take`` over light rows, in row order.
+        """
+        eng = self.engine
+        n = len(fast)
+        gids = ctx.group_codes(rule, fast)
+        order = np.argsort(gids, kind="stable") if n > 1 else np.zeros(n, np.intp)
+        gs = gids[order]
+        rows = fast[order]                       # grouped, row order within a group
+        tss = ctx.ts_eff[rows]
+        head = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1])))
+        cnt = np.diff(np.append(head, n))
+        t0 = tss[head]
+        tmin = np.minimum.reduceat(tss, head)
+        tmax = np.maximum.reduceat(tss, head)
+        keys = self.keys_of(gs[head].tolist())
+        fs = list(map(rule.open.get, keys))
+        dedup = rule.dedup * 60
+        new = (tmin >= t0) & (tmax <= t0 + dedup)     # one new finding at the head takes every row
+        join = np.zeros(len(head), bool)
+        opened = [i for i, f in enumerate(fs) if f is not None]
+        if opened:
+            oi = np.array(opened, dtype=np.intp)
+            of = [fs[i] for i in opened]
+            first = np.array([f.first_ts for f in of], dtype=np.float64)
+            close = np.array([f.close_ts for f in of], dtype=np.float64)
+            join[oi] = (tmin[oi] >= first) & (tmax[oi] <= close)
+            new[oi] &= t0[oi] > close
+        slow = ~(new | join)
+        # the time value of each group's last row at its newest time (``last_ts``)
+        pos = np.arange(n)
+        at_max = np.maximum.reduceat(np.where(tss == np.repeat(tmax, cnt), pos, -1), head)
+        d = ctx.d
+        tv = d["time"].values
+        wm = ctx.wm
+        tcodes = ctx.c["time"]
+        lasts = [tv[c][0] for c in tcodes[rows[at_max]].tolist()]
+        if None in lasts:
+            lasts = [wm if t is None else t for t in lasts]
+        # refs of every row, samples of the rows a finding may keep (the first MAX_SAMPLES of a group)
+        ov = d["object"].values
+        lines = ctx.batch.log_line[rows]
+        line_list = lines.tolist() if not (lines == -1).any() else [None if x == -1 else x for x in lines.tolist()]
+        refs = list(zip(map(ov.__getitem__, ctx.c["object"][rows].tolist()), line_list))
+        in_group = pos - np.repeat(head, cnt)
+        keep = in_group < MAX_SAMPLES
+        kept = rows[keep]
+        rq = d["request"].values
+        req = [rq[c] for c in ctx.c["request"][kept].tolist()]
+        kv = d["key"].values
+        samples = list(map(tuple.__add__, [r for r, k in zip(refs, keep.tolist()) if k], zip(
+            [tv[c][1] for c in tcodes[kept].tolist()], [r[2] or r[1] for r in req],
+            map(kv.__getitem__, ctx.c["key"][kept].tolist()), [r[3] for r in req])))
+        s_head = np.concatenate(([0], np.cumsum(np.minimum(cnt, MAX_SAMPLES))))[:-1]
+        head_l, cnt_l, s_head_l = head.tolist(), cnt.tolist(), s_head.tolist()
+        for i in np.flatnonzero(join).tolist():
+            f = fs[i]
+            c = cnt_l[i]
+            f.count += c
+            last = lasts[i]
+            if last > f.last_ts:
+                f.last_ts = last
+            room = MAX_REFS - len(f.event_refs)
+            if room > 0:
+                h = head_l[i]
+                f.event_refs.extend(refs[h:h + min(c, room)])
+                k = min(c, room, MAX_SAMPLES - len(f.evidence))
+                if k > 0:
+                    f.evidence.extend(samples[s_head_l[i]:s_head_l[i] + k])
+            touched[f] = None
+        new_i = np.flatnonzero(new)
+        if len(new_i):
+            for i in new_i.tolist():
+                f = fs[i]
+                if f is not None:          # its dedup period is over: closed, as ``_hit`` does
+                    eng._close(f)
+            hrows = rows[head[new_i]]
+            idn = d["identity"].values
+            firsts = [tv[c][0] for c in tcodes[hrows].tolist()]
+            if None in firsts:
+                firsts = [wm if t is None else t for t in firsts]
+            nk = new_i.tolist()
+            made = new_findings(
+                rule.id, rule.severity, rule.title, ctx.values("bucket", hrows),
+                [idn[c][0] for c in ctx.c["identity"][hrows].tolist()], ctx.values("ip", hrows),
+                [keys[i] for i in nk], firsts, [lasts[i] for i in nk], [t + dedup for t in firsts],
+                [cnt_l[i] for i in nk], [refs[head_l[i]:head_l[i] + min(cnt_l[i], MAX_REFS)] for i in nk],
+                [samples[s_head_l[i]:s_head_l[i] + min(cnt_l[i], MAX_SAMPLES)] for i in nk])
+            rule.open.update(zip((keys[i] for i in nk), made))
+            eng._all.extend(made)
+            seq = eng._seq
+            eng._seq += len(made)
+            deque(map(partial(heapq.heappush, eng._heap),
+                      zip([f.close_ts for f in made], range(seq + 1, seq + 1 + len(made)), made)), maxlen=0)
+            touched.update(dict.fromkeys(made))
+        if slow.any():
+            back = np.sort(rows[np.repeat(slow, cnt)])
+            eng._take(rule, list(zip(ctx.rows(back), [ONE] * len(back), ctx.group_keys(rule, back))), touched)
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         eng = self.engine
@@ -620,31 +761,32 @@ class _Ctx:
 
     # rows, keys ----------------------------------------------------------------
 
+    def values(self, table: str, rows: np.ndarray) -> list:
+        vals = self.d[table].values
+        return list(map(vals.__getitem__, self.c[table][rows].tolist()))
+
     def rows(self, sel: np.ndarray) -> list[Row]:
         b = self.batch
         rows = _rows(self.d, {name: self.c[name][sel] for name in STORE_TABLES}, b.nums["bytes_sent"][sel],
                      b.log_line[sel], None)
         return rows
 
-    def group_gids(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
-        """Interned group-key ids of rows ``sel`` (built-in group functions only)."""
+    def group_codes(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
+        """Group codes of rows ``sel`` (built-in group functions only), no interning: the actor's
+        interned id (by actor), else ``(bucket id + 1) << 32 | actor or IP id``."""
         g = rule.group
         if g is B.by_actor:
             return self.actor_gid()[sel]
         second = self.actor_gid() if g is B.by_bucket_actor else self.ip_gid()
-        return self.pair_gid(second)[sel]
+        return ((self.bucket_id()[sel] + 1) << 32) | second[sel]
 
-    def pair_gid(self, second: np.ndarray) -> np.ndarray:
-        """Per row, the interned id of ``(bucket, value of second)`` (actor or IP ids)."""
-        name = "pair" if second is self._cache.get("actor") else "pairip"
-        v = self._cache.get(name)
-        if v is None:
-            v = self._cache[name] = self.r.pair_ids((self.bucket_id() << 32) | second)
-        return v
+    def group_gids(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
+        """Interned group-key ids of rows ``sel`` (dense: window stores index by them)."""
+        codes = self.group_codes(rule, sel)
+        return codes if rule.group is B.by_actor else self.r.pair_ids(codes)
 
     def group_keys(self, rule: Rule, sel: np.ndarray) -> list:
-        gval = self.r._gval
-        return [gval[g] for g in self.group_gids(rule, sel).tolist()]
+        return self.r.keys_of(self.group_codes(rule, sel).tolist())
 
     # which rows each rule sees ---------------------------------------------------
 
@@ -684,9 +826,8 @@ class _Ctx:
         kind = rule.id if rule.source == "builtin" and rule.id in FAST_KINDS else None
         if kind is not None and not self.fast_config_ok(rule):
             kind = None
-        if kind is None:
-            cand = base & self.cheap_prefilter(rule)
-            return None, None, np.flatnonzero(cand)
+        if kind is None:   # (the prefilter only when the operations select a row)
+            return None, None, np.flatnonzero(base & self.cheap_prefilter(rule)) if base.any() else NONE
         st = self.status()
         acc = self.access() & (st != -2)
         p = rule.params
@@ -736,7 +877,8 @@ class _Ctx:
             m = self.ok()
         fast_m = base & acc & m
         fast = np.flatnonzero(fast_m)
-        slow = np.flatnonzero(base & ~acc & self.cheap_prefilter(rule))
+        other = base & ~acc
+        slow = np.flatnonzero(other & self.cheap_prefilter(rule)) if other.any() else NONE
         if weight is None:
             weight = np.ones(len(fast), dtype=np.int64)
         else:
