@@ -143,7 +143,8 @@ def test_filter_typed_in_one_burst(tmp_path, logdir):
     with TmuxPane(s3tail_command("--no-follow", "logs"), width=80, height=24, cwd=tmp_path) as pane:
         pane.wait_text(f" {len(lines):,} ev ", 15)
         pane.press("/status:403", "Enter")  # one tmux command: the keys reach the app together
-        screen = pane.wait_for(lambda s: filter_shown(s, "status:403"), 5, "the filter applied from one burst")
+        screen = pane.wait_for(lambda s: filter_shown(s, "status:403") and "[status:403]" in s, 5,
+                               "the filter applied from one burst")
         header, rows = table_rows(screen)
         assert rows and {status_of(header, r) for r in rows} == {"403"}, screen
         assert "Request " not in screen and "Stats" in screen
