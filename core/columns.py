@@ -210,6 +210,83 @@ class EventBatch(ColumnBatch):
         return field_values(field, self._events)
 
 
+class ConcatBatch(ColumnBatch):
+    """Several batches of one :class:`Dicts` as one (:func:`concat`): arrays joined, the full events,
+    texts and literal searches asked of the part a row came from."""
+
+    def __init__(self, parts: list[ColumnBatch]):
+        dicts = parts[0].dicts
+        cat = np.concatenate
+        super().__init__(dicts, sum(p.n for p in parts),
+                         {t: cat([p.codes[t] for p in parts]) for t in TABLES},
+                         {k: cat([p.nums[k] for p in parts]) for k in NUMBERS},
+                         cat([p.log_line for p in parts]), cat([p.offset for p in parts]),
+                         [o for p in parts for o in p.others])
+        self.parts = parts
+        self.starts = np.cumsum([0] + [p.n for p in parts])
+
+    def _split(self, rows: Any) -> list[tuple[ColumnBatch, np.ndarray, np.ndarray]]:
+        """(part, rows of the part, their places in ``rows``) for the parts that ``rows`` touches."""
+        rows = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        out = []
+        for k in np.unique(which).tolist():
+            at = np.flatnonzero(which == k)
+            out.append((self.parts[k], rows[at] - self.starts[k], at))
+        return out
+
+    def event(self, i: int) -> Event:
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return self.parts[k].event(int(i - self.starts[k]))
+
+    def events(self, rows: Iterable[int] | None = None) -> list[Event]:
+        if rows is None:
+            return [e for p in self.parts for e in p.events()]
+        rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64)
+        out: list[Any] = [None] * len(rows)
+        for part, local, at in self._split(rows):
+            for j, ev in zip(at.tolist(), part.events(local.tolist())):
+                out[j] = ev
+        return out
+
+    def text(self, field: str) -> list[str]:
+        return [t for p in self.parts for t in p.text(field)]
+
+    def find(self, field: str, literals: Iterable[str]) -> np.ndarray:
+        literals = tuple(literals)
+        found = [p.find(field, literals) + self.starts[k] for k, p in enumerate(self.parts)]
+        return np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
+
+
+class ConcatBlockBatch(ConcatBatch):
+    """A :class:`ConcatBatch` of parts that all have ``spill_payloads`` (blocks of access-log lines)."""
+
+    def spill_payloads(self, rows: Any = None) -> list[bytes]:
+        if rows is None:
+            return [b for p in self.parts for b in p.spill_payloads()]
+        rows = np.asarray(rows, dtype=np.int64)
+        out: list[Any] = [None] * len(rows)
+        for part, local, at in self._split(rows):
+            for j, payload in zip(at.tolist(), part.spill_payloads(local)):
+                out[j] = payload
+        return out
+
+
+def concat(batches: list[ColumnBatch]) -> ColumnBatch:
+    """One batch of several of one :class:`Dicts` (the rules' fixed costs per batch are paid once):
+    the batch itself when there is one."""
+    batches = [b for b in batches if b.n or b.others]
+    if not batches:
+        raise ValueError("concat of no batches")
+    if len(batches) == 1:
+        return batches[0]
+    if any(b.dicts is not batches[0].dicts for b in batches):
+        raise ValueError("concat of batches of different Dicts")
+    if all(hasattr(b, "spill_payloads") for b in batches):
+        return ConcatBlockBatch(batches)
+    return ConcatBatch(batches)
+
+
 def from_events(items: Iterable[Any], dicts: Dicts) -> EventBatch:
     """A batch of the :class:`Event` items; other items (Malformed, Skipped) go to ``others``."""
     items = list(items)
@@ -235,4 +312,5 @@ def _int_column(vals: list) -> np.ndarray:
                     dtype=np.int64)
 
 
-__all__ = ["CODE_DTYPE", "ColumnBatch", "Dicts", "EventBatch", "NUMBERS", "TABLES", "Table", "from_events"]
+__all__ = ["CODE_DTYPE", "ColumnBatch", "ConcatBatch", "Dicts", "EventBatch", "NUMBERS", "TABLES", "Table", "concat",
+           "from_events"]

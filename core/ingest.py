@@ -25,6 +25,8 @@ from .event import Event, Malformed, MalformedError
 from .reader import GZIP_MAGIC, Item, SourceError
 
 BLOCK_BYTES = 1 << 20            # one parse_block call / one batch in this process (cache-sized)
+INGEST_BLOCK = 16 << 20          # one column batch of a plain file in ingest() (rules and store per batch)
+RULES_ROWS = 50_000              # rows per joined column batch handed to the rules (see coalesce)
 CHUNK_BYTES = 16 << 20           # one worker task of a big plain file
 MIN_PARALLEL_BYTES = 48 << 20    # below this in all, a pool does not pay for its start-up
 _HEAD = 64
@@ -294,6 +296,23 @@ def column_batches(items: list, dicts: Any, max_rows: int = 10_000) -> list:
     return out
 
 
+def coalesce(batches: Iterable[Any], max_rows: int = RULES_ROWS) -> Iterator[Any]:
+    """Consecutive column batches joined (``columns.concat``) up to ``max_rows`` rows (a batch larger
+    than that alone): the rules' fixed costs per batch are paid once per joined batch."""
+    from .columns import concat
+
+    run: list = []
+    rows = 0
+    for b in batches:
+        if run and rows + b.n > max_rows:
+            yield concat(run)
+            run, rows = [], 0
+        run.append(b)
+        rows += b.n
+    if run:
+        yield concat(run)
+
+
 def feed_rules(engine: Any, batch: Any) -> list:
     """Findings created or updated by a column batch (the engine's column path when it has one)."""
     fn = getattr(engine, "process_columns", None)
@@ -326,7 +345,7 @@ def _run_rules(paths: list[str], config: dict | None, user_rules_dir: str | None
     from .rules import RuleEngine
 
     engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
-    for batch in iter_column_batches(paths, redact=redact):
+    for batch in coalesce(iter_column_batches(paths, redact=redact, block=INGEST_BLOCK)):
         feed_rules(engine, batch)
     engine.flush()
     return engine.findings()
@@ -373,7 +392,7 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
 
         engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
     try:
-        for batch in iter_column_batches(paths, redact=redact):
+        for batch in coalesce(iter_column_batches(paths, redact=redact, block=INGEST_BLOCK)):
             for i in batch.others:
                 if type(i) is Malformed:
                     malformed.append(i)

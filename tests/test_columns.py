@@ -229,3 +229,62 @@ def test_format_ts_equals_strftime():
         except (OverflowError, OSError, ValueError):
             want = None
         assert st.format_ts(ts) == want, ts
+
+
+def test_concat_of_block_and_event_batches_is_their_rows_in_order(logfile):
+    from s3tail.core.colblock import from_block
+    from s3tail.core.columns import ConcatBatch, concat
+
+    data = logfile.read_bytes()
+    cut = data.index(b"\n", len(data) // 3) + 1
+    cut2 = data.index(b"\n", 2 * len(data) // 3) + 1
+    dicts = Dicts()
+    first = from_block(data[:cut], str(logfile), 1, 0, dicts)
+    second = from_block(data[cut:cut2], str(logfile), 1 + data[:cut].count(b"\n"), cut, dicts)
+    rest = [i for i in events_of(logfile) if i.log_line > data[:cut2].count(b"\n")]
+    third = from_events(rest, dicts)
+    whole = concat([first, second, third])
+    assert isinstance(whole, ConcatBatch) and not hasattr(whole, "spill_payloads")  # an event part
+    ref = from_events(events_of(logfile), Dicts())
+    assert whole.n == ref.n and [key(e) for e in whole.events()] == [key(e) for e in ref.events()]
+    rows = [0, whole.n - 1, first.n, first.n - 1, first.n + second.n, 17]
+    assert [key(whole.event(r)) for r in rows] == [key(ref.event(r)) for r in rows]
+    assert [key(e) for e in whole.events(rows[::-1])] == [key(ref.event(r)) for r in rows[::-1]]
+    for table in TABLES:
+        assert whole.values(table) == ref.values(table)
+    assert (whole.ts[~np.isnan(whole.ts)] == ref.ts[~np.isnan(ref.ts)]).all()
+    assert [key(o) for o in whole.others] == [key(o) for o in ref.others]
+    lits = ("aws-cli", "pwn")
+    assert set(whole.find("ua", lits).tolist()) >= set(ref.find("ua", lits).tolist())
+    assert whole.text("key") == ref.text("key")
+    blocks = concat([first, second])
+    assert hasattr(blocks, "spill_payloads")
+    picked = [first.n + 3, 2, first.n + second.n - 1]
+    assert blocks.spill_payloads(picked) == [first.spill_payloads([2])[0] if r == 2 else
+                                             second.spill_payloads([r - first.n])[0] for r in picked]
+    assert concat([first]) is first
+
+
+def test_store_and_rules_take_a_concat_like_its_parts(logfile):
+    from s3tail.core.colblock import from_block
+    from s3tail.core.columns import concat
+    from s3tail.core.rules import RuleEngine
+
+    data = logfile.read_bytes()
+    cuts = [0] + [data.index(b"\n", k * len(data) // 4) + 1 for k in (1, 2, 3)] + [len(data)]
+    dicts = Dicts()
+    parts, line = [], 1
+    for a, b in zip(cuts, cuts[1:]):
+        parts.append(from_block(data[a:b], "s3://logs/obj", line, a, dicts))   # not a local file: spilled
+        line += data[a:b].count(b"\n")
+    one, many = EventStore(max_rows=10**6), EventStore(max_rows=10**6)
+    one.append_columns(concat(parts))
+    for p in parts:
+        many.append_columns(p)
+    assert_same_store(one, many)
+    e1, e2 = RuleEngine({}), RuleEngine({})
+    e1.process_columns(concat(parts))
+    for p in parts:
+        e2.process_columns(p)
+    e1.flush(), e2.flush()
+    assert sorted(map(repr, e1.findings())) == sorted(map(repr, e2.findings()))

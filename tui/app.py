@@ -333,26 +333,29 @@ class S3tailApp(App[int]):
             findings, appended, stats, touched = None, [], None, []
             malformed: list[Malformed] = []
             skipped = n_events = 0
-            # in slices: the UI thread, drawing the rows on screen, waits for the store lock one
-            # slice at most; a key press is answered between slices
             if self.dicts.full():  # a long follow: value tables start afresh (the store keeps its own)
                 self.dicts = backend.Dicts()
-            for batch in backend.column_batches(items, self.dicts, APPEND_SLICE):
+            batches = backend.column_batches(items, self.dicts, APPEND_SLICE)
+            for batch in batches:
                 for other in batch.others:
                     if isinstance(other, Malformed):
                         malformed.append(other)
                     else:
                         skipped += 1
-                if not batch.n:
-                    continue
+            batches = [b for b in batches if b.n]
+            # the rules over everything gathered at once (their cost per call is mostly fixed)
+            for joined in backend.coalesce(batches) if rules is not None else ():
+                self._yield_to_input()
+                try:
+                    touched.extend(backend.feed_rules(rules, joined) or ())
+                except Exception as exc:
+                    error = f"rules error: {type(exc).__name__}: {exc}"
+                    break
+            # the store appends batch by batch (at most APPEND_SLICE rows): the UI thread, drawing the
+            # rows on screen, waits for the store lock one append at most; a key press goes between
+            for batch in batches:
                 n_events += batch.n
                 stats = stats or Stats()
-                self._yield_to_input()
-                if rules is not None and error is None:
-                    try:
-                        touched.extend(backend.feed_rules(rules, batch) or ())
-                    except Exception as exc:
-                        error = f"rules error: {type(exc).__name__}: {exc}"
                 while not self._ingest_gate.wait(0.2):  # an export is reading the store
                     if self._stop.is_set():
                         return

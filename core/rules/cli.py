@@ -63,14 +63,14 @@ def _items(args: argparse.Namespace) -> Iterable:
 def _column_batches(args: argparse.Namespace, tally: Tally) -> Iterable:
     """Column batches of the sources (plain access-log text read by the C scanner), counted in ``tally``."""
     from ..columns import Dicts
-    from ..ingest import column_batches
+    from ..ingest import coalesce, column_batches
     from ..parsecmd import live_batches
 
     dicts = Dicts()
     for items in live_batches(args, flush=sys.stdout.flush, blocks=True):
         if dicts.full():  # a long follow: value tables start afresh
             dicts = Dicts()
-        for batch in column_batches(items, dicts, COLUMN_ROWS):
+        for batch in coalesce(column_batches(items, dicts, COLUMN_ROWS)):
             for item in batch.others:
                 if isinstance(item, Malformed):
                     tally.add_malformed(item)
