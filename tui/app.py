@@ -348,6 +348,7 @@ class S3tailApp(App[int]):
                 self._yield_to_input()
                 try:
                     touched.extend(backend.feed_rules(rules, joined) or ())
+                    rules.pop_closed()  # findings past their dedup period leave the engine's open tables
                 except Exception as exc:
                     error = f"rules error: {type(exc).__name__}: {exc}"
                     break
