@@ -128,6 +128,10 @@ class S3tailApp(App[int]):
     def __init__(self, args: argparse.Namespace, config: dict[str, Any] | None = None,
                  snapshot_results: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
+        # no animations (the tab underline, smooth scrolling): over a slow SSH link every animation
+        # frame is a screen update, and a tab switch should show at once. TEXTUAL_ANIMATIONS overrides.
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
         self.args = args
         self.config = config or {}
         self.store = backend.SharedStore(backend.EventStore(max_rows=args.max_rows))
