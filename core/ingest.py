@@ -265,35 +265,35 @@ def column_batches(items: list, dicts: Any, max_rows: int = 10_000) -> list:
     """Column batches of a list of items (Event, Malformed, Skipped, RawBlock) in order: each
     RawBlock by the C scanner (parsed like the reader where it is not built), runs of other items by
     :func:`~s3tail.core.columns.from_events` in batches of at most ``max_rows`` events."""
+    return list(iter_column_batches_of(items, dicts, max_rows))
+
+
+def iter_column_batches_of(items: list, dicts: Any, max_rows: int = 10_000) -> Iterator[Any]:
+    """:func:`column_batches`, one batch at a time (a caller can step aside between them)."""
     from .columns import from_events
     from .reader import RawBlock
 
     from_block = _block_reader()
-    out: list = []
     run: list = []
     n_events = 0
-
-    def close_run() -> None:
-        nonlocal run, n_events
-        if run:
-            out.append(from_events(run, dicts))
-            run, n_events = [], 0
-
     for item in items:
         if type(item) is RawBlock:
-            close_run()
+            if run:
+                yield from_events(run, dicts)
+                run, n_events = [], 0
             if from_block is not None:
-                out.append(from_block(item.data, item.log_object, item.first_line, item.first_offset, dicts))
+                yield from_block(item.data, item.log_object, item.first_line, item.first_offset, dicts)
             else:
-                out.append(from_events(item.items(), dicts))
+                yield from_events(item.items(), dicts)
             continue
         run.append(item)
         if type(item) is Event:
             n_events += 1
             if n_events >= max_rows:
-                close_run()
-    close_run()
-    return out
+                yield from_events(run, dicts)
+                run, n_events = [], 0
+    if run:
+        yield from_events(run, dicts)
 
 
 def coalesce(batches: Iterable[Any], max_rows: int = RULES_ROWS) -> Iterator[Any]:

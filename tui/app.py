@@ -43,6 +43,7 @@ from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, Sta
 FLUSH_SECONDS = 0.25
 RATE_WINDOW = 5.0  # seconds the ingest rate is averaged over
 MAX_BATCH = 50_000
+RULES_ROWS = 5000   # rows per rules call (joined column batches); a key press is answered between calls
 APPEND_SLICE = 2500  # events per store append (~15 ms under the store lock)
 # After a key press the ingest threads step aside this long, so the key is answered at once even
 # while thousands of events a second arrive (they share one interpreter lock with the UI).
@@ -339,8 +340,10 @@ class S3tailApp(App[int]):
             skipped = n_events = 0
             if self.dicts.full():  # a long follow: value tables start afresh (the store keeps its own)
                 self.dicts = backend.Dicts()
-            batches = backend.column_batches(items, self.dicts, APPEND_SLICE)
-            for batch in batches:
+            batches = []
+            for batch in backend.iter_column_batches_of(items, self.dicts, APPEND_SLICE):
+                batches.append(batch)
+                self._yield_to_input()
                 for other in batch.others:
                     if isinstance(other, Malformed):
                         malformed.append(other)
@@ -348,7 +351,7 @@ class S3tailApp(App[int]):
                         skipped += 1
             batches = [b for b in batches if b.n]
             # the rules over everything gathered at once (their cost per call is mostly fixed)
-            for joined in backend.coalesce(batches) if rules is not None else ():
+            for joined in backend.coalesce(batches, RULES_ROWS) if rules is not None else ():
                 self._yield_to_input()
                 try:
                     touched.extend(backend.feed_rules(rules, joined) or ())

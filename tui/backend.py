@@ -17,7 +17,7 @@ from s3tail.core.filter import FilterError, compile_filter
 from s3tail.core.reader import SourceError
 from s3tail.core.rules import RuleEngine
 from s3tail.core.columns import Dicts, from_events
-from s3tail.core.ingest import coalesce, column_batches, feed_rules
+from s3tail.core.ingest import coalesce, column_batches, feed_rules, iter_column_batches_of
 from s3tail.core.reader import count_items
 from s3tail.core.sources import iter_batches as _iter_batches
 from s3tail.core.sources import parse_since
@@ -94,6 +94,6 @@ def iter_items(args: Any, **kw: Any) -> Iterator[Event | Malformed | Skipped]:
         yield from batch
 
 
-__all__ = ["Appended", "SharedStore", "ConfigError", "Dicts", "coalesce", "column_batches", "count_items", "feed_rules", "from_events", "iter_batches", "EventStore", "FACET_FIELDS", "FilterError", "Malformed", "RuleEngine",
+__all__ = ["Appended", "SharedStore", "ConfigError", "Dicts", "coalesce", "column_batches", "iter_column_batches_of", "count_items", "feed_rules", "from_events", "iter_batches", "EventStore", "FACET_FIELDS", "FilterError", "Malformed", "RuleEngine",
            "Skipped", "SourceError", "compile_filter", "export_events", "iter_items", "load_config",
            "parse_since"]
