@@ -47,8 +47,9 @@ async def test_demo_fills_every_tab_within_5s(size):
         await pilot.press("2")
         assert app.query_one("#tabs").active == "findings"
         await wait_until(pilot, lambda: app.query_one(FindingsView).row_count > 0, timeout=5)
-        rules = {f.rule_id for f in app.findings}
-        assert {"s3.enumeration", "s3.mass_delete", "s3.mass_download"} <= rules
+        want = {"s3.enumeration", "s3.mass_delete", "s3.mass_download"}
+        await wait_until(pilot, lambda: want <= {f.rule_id for f in app.findings}, timeout=5,
+                         what="the demo's episodes to raise their rules")
         await pilot.press("3")
         assert app.query_one("#tabs").active == "posture"
         assert app.query_one(PostureView).results, "bundled demo posture snapshot shows failing checks"

@@ -106,3 +106,34 @@ async def test_the_tab_with_thousands_of_findings_draws_few_rows_and_enter_on_mo
         await pilot.press("enter")
         assert app.query_one("#tabs").active == "requests"
         assert len(app.table.model.view) == 3000
+
+
+async def test_findings_keys_move_the_cursor_and_only_screen_rows_are_drawn(tmp_path: Path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    lines = []
+    for b in range(3):          # three buckets x 40 visitors: one group of 120 findings (20 shown, "more")
+        for i in range(40):
+            ts = f"[01/Jan/2026:00:{i % 60:02d}:{b:02d} +0000]"
+            lines.append(f"o site{b} {ts} 10.9.{b}.{i} - R{b}{i} REST.GET.OBJECT k{i} \"GET /k{i} HTTP/1.1\" "
+                         f"200 - 10 10 1 1 \"-\" \"curl/8\" - h SigV4 TLS_AES_128_GCM_SHA256 - s.s3.amazonaws.com TLSv1.3 - -")
+    (d / "a.log").write_text("\n".join(lines) + "\n")
+    app = make_app("--no-follow", str(d))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: len(app.findings) >= 120, what="120 findings")
+        await pilot.press("2")
+        view = app.query_one(FindingsView)
+        await wait_until(pilot, lambda: view.row_count == 1 + MAX_MEMBERS + 1)
+        assert isinstance(view.selected(), FindingGroup) and view.cursor_row == 0
+        await pilot.press("down", "down")
+        assert view.cursor_row == 2 and view.selected() is view._rows[2]
+        await pilot.press("end")
+        assert view.cursor_row == view.row_count - 1 and isinstance(view._rows[-1], More)
+        assert isinstance(view.selected(), FindingGroup)   # "more" stands for its group
+        await pilot.press("home", "pagedown")
+        assert 0 < view.cursor_row < view.row_count
+        await pilot.press("pageup")
+        assert view.cursor_row == 0
+        text = view.visible_text()
+        assert text[0].split()[:2] == ["sev", "rule"] and "120 findings" in text[1]
+        assert sum("└" in line for line in text) >= 10 and all(len(line) == len(text[0]) for line in text)

@@ -10,19 +10,24 @@ from typing import Any
 
 import humanize
 import numpy as np
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widgets import DataTable, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
 from s3tail.core.safe import visible
 
 from .backend import FACET_FIELDS
-from .findings import FindingGroup, FindingsIndex, More
+from .findings import MAX_MEMBERS, FindingGroup, FindingsIndex, More
+from .table import fit
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 FACET_LABELS = {"bucket": "bucket", "requester": "requester", "http_status": "status",
@@ -144,11 +149,30 @@ class FacetPanel(OptionList):
             self.post_message(self.Chosen(*hit))
 
 
-class FindingsView(DataTable):
+class FindingsView(ScrollView, can_focus=True):
     """Findings grouped by severity and rule (a header row per group with its total count and last
-    seen, then one row per finding); enter shows the evidence in the Requests tab."""
+    seen, its newest findings, a "more" line), drawn with the Line API: a frame costs the rows on
+    screen, and new rows cost nothing until shown. Enter shows the evidence in the Requests tab."""
 
-    BINDINGS = [Binding("enter", "evidence", "Evidence", id="findings.evidence")]
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="findings.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="findings.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="findings.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="findings.page_down"),
+        Binding("home", "home", "First row", show=False, id="findings.home"),
+        Binding("end", "end", "Last row", show=False, id="findings.end"),
+        Binding("enter", "evidence", "Evidence", id="findings.evidence"),
+    ]
+    COMPONENT_CLASSES = {"findings-view--header", "findings-view--cursor", "findings-view--group"}
+    DEFAULT_CSS = """
+    FindingsView { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
+    FindingsView > .findings-view--header { text-style: bold reverse; }
+    FindingsView > .findings-view--cursor { background: $accent 60%; }
+    FindingsView:focus > .findings-view--cursor { background: $accent; }
+    FindingsView > .findings-view--group { text-style: bold; }
+    """
+    # (header, widest; 0 = the rest): each column is as wide as its widest cell, up to that
+    COLUMNS = (("sev", 8), ("rule", 28), ("count", 10), ("last seen", 14), ("who", 30), ("bucket", 24), ("title", 0))
 
     class Chosen(Message):
         def __init__(self, finding: Any) -> None:
@@ -156,90 +180,151 @@ class FindingsView(DataTable):
             super().__init__()
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._rows: list[Any] = []  # a FindingGroup or a finding per table row
-        self._shown: tuple = ()
+        super().__init__(**kwargs)
+        self._rows: list[Any] = []   # a FindingGroup, a finding or a More per line
+        self._shown: Any = ()
+        self.cursor_row = 0
+        self._cells: LRUCache[int, list[str]] = LRUCache(4096)   # per row index, until rows change
+        self._widths = [len(h) for h, _ in self.COLUMNS[:-1]] + [0]
+        self._styles: dict[str, Any] = {}
 
-    def on_mount(self) -> None:
-        self.add_columns("sev", "rule", "count", "last seen", "who", "bucket", "title")
-
-    def _on_resize(self, event: events.Resize) -> None:
-        """Keep DataTable's rendered lines on a resize: its handler drops them all (every switch
-        to tab 2 resizes the hidden table twice), making the tab switch redraw every cell. Rows are
-        rendered at their columns' widths, and the line cache already keys on the widget width."""
-        event.prevent_default()
-
-    _CACHES = ("_row_render_cache", "_cell_render_cache", "_row_renderable_cache", "_line_cache")
-    _style_key: Any = None
-    _KEPT_STYLES = 3
-
-    def notify_style_update(self) -> None:
-        """DataTable drops every rendered cell on any CSS update. Switching to the tab is two (the
-        pane shown, the table focused): its styles are then as when it was last drawn, so keep the
-        rendered cells per styles key (focused or not...) and take them back when the key recurs."""
-        kept = {name: getattr(self, name) for name in self._CACHES}
-        for name, cache in kept.items():
-            setattr(self, name, LRUCache(cache.maxsize))  # the ones DataTable clears
-        super().notify_style_update()
-        if not hasattr(self, "_by_style"):
-            self._by_style: dict[Any, dict[str, Any]] = {}
-        self._by_style[self._style_key] = kept
-        self._style_key = key = self._styles_key()
-        again = self._by_style.pop(key, None)
-        if again is not None:
-            for name, cache in again.items():
-                setattr(self, name, cache)
-        while len(self._by_style) > self._KEPT_STYLES:
-            self._by_style.pop(next(iter(self._by_style)))
-
-    def _styles_key(self) -> Any:
-        try:
-            return (self.rich_style, self.get_pseudo_class_state(),
-                    tuple(self.get_component_rich_style(c, partial=True) for c in sorted(self.COMPONENT_CLASSES)))
-        except Exception:  # not mounted yet: no styles to compare
-            return object()
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def show_findings(self, findings: list[Any]) -> None:
-        """Show these findings (all of them: grouped here; the app passes rows made off the UI thread
-        to :meth:`show_rows`)."""
+        """Show these findings (grouped here; the app passes rows made off the UI thread to
+        :meth:`show_rows`)."""
         index = FindingsIndex()
         index.update(findings)
         self.show_rows(index.rows(), ("all", tuple((id(f), f.count, f.severity, f.last_seen) for f in findings)))
 
     def show_rows(self, rows: list[Any], version: Any) -> None:
-        """Draw ``FindingsIndex.rows()`` (group headers, findings, "more" lines); nothing when
-        ``version`` is the one drawn."""
+        """Show ``FindingsIndex.rows()``; nothing to do when ``version`` is the one shown."""
         if version == self._shown:
             return
         self._shown = version
-        cursor = self.cursor_row
-        self.clear()
-        self._rows = []
-        group = None
-        for row in rows:
-            self._rows.append(row)
-            if isinstance(row, FindingGroup):
-                group = row
-                bold = "bold"
-                self.add_row(Text(row.severity.upper(), style=bold), Text(visible(row.rule_id), style=bold),
-                             Text(f"{row.count:,}", style=bold), Text(short_time(row.last_seen), style=bold),
-                             Text(f"{len(row.findings):,} findings"), Text(""),
-                             Text(visible(row.title), style=bold))
-            elif isinstance(row, More):
-                self.add_row(Text(""), Text("  …"), Text(""), Text(""), Text(f"{row.hidden:,} more"), Text(""),
-                             Text("enter: the evidence of the whole group", style="italic"))
-            else:
-                d = row.to_dict()
-                member = group is not None and (str(row.rule_id), str(row.severity)) == (group.rule_id, group.severity)
-                if member:
-                    first = (Text(""), Text("  └"))
-                else:
-                    group = None
-                    first = (Text(str(row.severity).upper(), style="bold"), Text(visible(row.rule_id), style="bold"))
-                self.add_row(*first, Text(f"{d['count']:,}"), t(short_time(d["last_seen"])),
-                             t(short_actor(d["requester"], d["remote_ip"])), t(d["bucket"]), t(d["title"]))
-        if self._rows:
-            self.move_cursor(row=min(max(cursor, 0), len(self._rows) - 1))
+        self._rows = list(rows)
+        self._cells.clear()
+        widths = [len(h) for h, _ in self.COLUMNS]
+        for i in range(len(self._rows)):
+            for k, cell in enumerate(self._row_cells(i)):
+                widths[k] = max(widths[k], len(cell))
+        self._widths = [min(w, cap) if cap else 0 for w, (_, cap) in zip(widths, self.COLUMNS)]
+        self.cursor_row = min(self.cursor_row, max(0, len(self._rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+        self._scroll_cursor_visible()
+        self.refresh()
+
+    def _row_cells(self, i: int) -> list[str]:
+        cells = self._cells.get(i)
+        if cells is not None:
+            return cells
+        row = self._rows[i]
+        if isinstance(row, FindingGroup):
+            cells = [row.severity.upper(), visible(row.rule_id), f"{row.count:,}", short_time(row.last_seen),
+                     f"{len(row.findings):,} findings", "", visible(row.title)]
+        elif isinstance(row, More):
+            cells = ["", "  …", "", "", f"{row.hidden:,} more", "", "enter: the evidence of the whole group"]
+        else:
+            prev = self._group_of(i)
+            first = (["", "  └"] if prev is not None else [str(row.severity).upper(), visible(row.rule_id)])
+            cells = first + [f"{row.count:,}", short_time(row.last_seen), visible(short_actor(row.requester, row.remote_ip)),
+                             visible(row.bucket), visible(row.title)]
+        self._cells[i] = cells
+        return cells
+
+    def _group_of(self, i: int) -> Any:
+        """The group header above finding row ``i``, when the finding is one of its members."""
+        row = self._rows[i]
+        for j in range(i - 1, max(-1, i - MAX_MEMBERS - 2), -1):
+            above = self._rows[j]
+            if isinstance(above, FindingGroup):
+                same = (above.rule_id, above.severity) == (str(row.rule_id), str(row.severity))
+                return above if same else None
+            if isinstance(above, More) or (str(above.rule_id), str(above.severity)) != (str(row.rule_id), str(row.severity)):
+                return None
+        return None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = {}
+
+    def _style(self, name: str) -> Any:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (self.rich_style if not name
+                                          else self.get_component_rich_style(f"findings-view--{name}"))
+        return style
+
+    def _line(self, cells: list[str], width: int) -> str:
+        parts = []
+        used = 0
+        for k, (cell, w) in enumerate(zip(cells, self._widths)):
+            left = width - used - (1 if parts else 0)
+            if left <= 0:
+                break
+            w = left if not w else min(w, left)
+            parts.append(fit(cell, w, right=(k == 2)))
+            used += w + (1 if len(parts) > 1 else 0)
+        return " ".join(parts)[:width].ljust(width)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width or self.size.width
+        if y == 0:
+            text = self._line([h for h, _ in self.COLUMNS], width)
+            return Strip([Segment(text, self._style("header"))])
+        i = int(self.scroll_offset.y) + y - 1
+        if i >= len(self._rows):
+            return Strip.blank(width, self._style(""))
+        style = self._style("")
+        if isinstance(self._rows[i], FindingGroup) or (not isinstance(self._rows[i], More)
+                                                      and self._group_of(i) is None):
+            style = style + self._style("group")
+        if i == self.cursor_row:
+            style = style + self._style("cursor")
+        return Strip([Segment(self._line(self._row_cells(i), width), style)])
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+
+    # --- cursor ------------------------------------------------------------------------------
+    @property
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def move_cursor(self, row: int) -> None:
+        old = self.cursor_row
+        self.cursor_row = max(0, min(row, len(self._rows) - 1)) if self._rows else 0
+        self._scroll_cursor_visible()
+        if old != self.cursor_row:
+            self.refresh()
+
+    def _scroll_cursor_visible(self) -> None:
+        top = int(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True, force=True)
+        elif self.cursor_row >= top + self._page:
+            self.scroll_to(y=self.cursor_row - self._page + 1, animate=False, immediate=True, force=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * self._page)
+
+    def action_home(self) -> None:
+        self.move_cursor(0)
+
+    def action_end(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
+
+    def visible_text(self) -> list[str]:
+        """The header and the rows on screen as plain text (tests)."""
+        width = self.scrollable_content_region.width or self.size.width or 80
+        top = int(self.scroll_offset.y)
+        rows = range(top, min(len(self._rows), top + self._page))
+        return [self._line([h for h, _ in self.COLUMNS], width)] + [self._line(self._row_cells(i), width) for i in rows]
 
     def selected(self) -> Any:
         """The finding (or FindingGroup) under the cursor (a "more" line stands for its group)."""
