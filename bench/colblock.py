@@ -7,6 +7,8 @@ cut into blocks of about ``--block-mb`` MB ending at a newline, all read into me
 reads every block once, in one process, with one fresh ``Dicts`` per run for ``from_block`` (so the run
 pays for every first sight of a value, as an ingest does). Printed: lines/s as the median of the runs
 (min-max), wall and CPU time, and microseconds per line. Target: from_block under 1.2 us per line.
+Then the cost of ``find("uri", PROBE_LITERALS)`` (the web-probe rule's prefilter, asked of every batch)
+over the batches of one more (untimed) run, in microseconds per line.
 """
 from __future__ import annotations
 
@@ -48,10 +50,12 @@ def main() -> int:
     lines = sum(b.count(b"\n") + (not b.endswith(b"\n")) for b in blocks)
     print(f"file: {path.name}, {sum(map(len, blocks)) / 2**20:.0f} MB, {lines} lines, {len(blocks)} blocks")
 
-    def run_blocks() -> int:
+    def run_blocks(keep: list | None = None) -> int:
         dicts, rows, line = Dicts(), 0, 1
         for b in blocks:
             batch = from_block(b, "bench.log", line, 0, dicts)
+            if keep is not None:
+                keep.append(batch)
             rows += batch.n + len(batch.others)
             line += b.count(b"\n")
         return rows
@@ -75,6 +79,17 @@ def main() -> int:
     import statistics
     ratio = statistics.median(results["parse_access_bytes"][0]) / statistics.median(results["from_block"][0])
     print(f"from_block is {ratio:.2f}x the event path (median wall)")
+
+    from s3tail.core.rules.builtin import PROBE_LITERALS
+    batches: list = []
+    run_blocks(batches)          # once more, untimed, keeping the batches (the timed runs keep none)
+    walls, found = [], 0
+    for _ in range(args.runs):
+        with common.Timer() as t:
+            found = sum(len(batch.find("uri", PROBE_LITERALS)) for batch in batches)
+        walls.append(t.wall)
+    print(f"{'find uri probes':>20}: {common.spread([w / lines * 1e6 for w in walls], '{:.4f}', ' us/line wall')}"
+          f" ({found} rows)")
     return 0
 
 

@@ -27,6 +27,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define N_TAIL 10          /* version_id .. source_region */
 #define MAX_ACT_CACHE 10000
@@ -378,6 +381,9 @@ static Py_ssize_t
 secret_at(int kind, const void *data, Py_ssize_t i, Py_ssize_t end)
 {
     static const char *names[3] = {"x-amz-signature", "x-amz-security-token", "signature"};
+    Py_UCS4 c = i < end ? ascii_lower(CH(i)) : 0;
+    if (c != 'x' && c != 's')
+        return -1;
     for (int k = 0; k < 3; k++) {
         Py_ssize_t n = (Py_ssize_t)strlen(names[k]), j = 0;
         if (i + n >= end)
@@ -391,15 +397,14 @@ secret_at(int kind, const void *data, Py_ssize_t i, Py_ssize_t end)
 }
 
 /*
- * What re.sub(r"(?i)((?:^|[?&;])(?:x-amz-signature|x-amz-security-token|signature)=)[^&;\s\"#]*",
- * r"\1REDACTED", text) does, on ASCII text: scan left to right, a match starts at the text's start or
- * at one of ?&; and its value runs to the next &;"# or white space; the scan resumes after the value.
- * New reference; the span's own text (shared via ic) when nothing is secret; NULL on error.
+ * Where re.sub(r"(?i)((?:^|[?&;])(?:x-amz-signature|x-amz-security-token|signature)=)[^&;\s\"#]*",
+ * r"\1REDACTED", text) replaces values, on ASCII text: scan left to right, a match starts at the text's
+ * start or at one of ?&; and its value runs to the next &;"# or white space; the scan resumes after the
+ * value. The values' spans go to val[]; returns their number, or max + 1 when there are more than max.
  */
-static PyObject *
-redact_span(int ic, PyObject *line, int kind, const void *data, Span s)
+static int
+redact_spans(int kind, const void *data, Span s, Span *val, int max)
 {
-    Span val[MAX_REDACT];
     int nv = 0;
     Py_ssize_t pos = s.a;
     while (pos < s.b) {
@@ -418,15 +423,27 @@ redact_span(int ic, PyObject *line, int kind, const void *data, Span s)
                 break;
             ve++;
         }
-        if (nv == MAX_REDACT) {
-            PyObject *v = PyUnicode_Substring(line, s.a, s.b);
-            PyObject *r = v ? PyObject_CallOneArg(S.redact_uri, v) : NULL;
-            Py_XDECREF(v);
-            return r;
-        }
+        if (nv == max)
+            return max + 1;
         val[nv].a = vs;
         val[nv++].b = ve;
         pos = ve;
+    }
+    return nv;
+}
+
+/* The redacted text of the span (see redact_spans) as a new reference; the span's own text (shared via
+   ic) when nothing is secret; NULL on error. */
+static PyObject *
+redact_span(int ic, PyObject *line, int kind, const void *data, Span s)
+{
+    Span val[MAX_REDACT];
+    int nv = redact_spans(kind, data, s, val, MAX_REDACT);
+    if (nv > MAX_REDACT) {
+        PyObject *v = PyUnicode_Substring(line, s.a, s.b);
+        PyObject *r = v ? PyObject_CallOneArg(S.redact_uri, v) : NULL;
+        Py_XDECREF(v);
+        return r;
     }
     if (nv == 0)
         return ic < 0 ? PyUnicode_Substring(line, s.a, s.b) : span_str(ic, line, kind, data, s);
@@ -480,14 +497,12 @@ hexval(Py_UCS4 c)
     return -1;
 }
 
-/* unquote_to_bytes(text).decode("utf-8", "replace"), '+' read as a space first when plus is set. */
-static PyObject *
-unquote_span(int kind, const void *data, Span s, int plus)
+/* unquote_to_bytes(text) into buf (at least s.b - s.a bytes), '+' read as a space first when plus is
+   set; returns the length written. */
+static Py_ssize_t
+unquote_into(int kind, const void *data, Span s, int plus, char *buf)
 {
-    char stack[512], *buf = stack;
-    Py_ssize_t n = s.b - s.a, j = 0;
-    if (n > (Py_ssize_t)sizeof stack && (buf = PyMem_Malloc((size_t)n)) == NULL)
-        return PyErr_NoMemory();
+    Py_ssize_t j = 0;
     for (Py_ssize_t i = s.a; i < s.b; i++) {
         Py_UCS4 c = CH(i);
         int hi, lo;
@@ -498,7 +513,18 @@ unquote_span(int kind, const void *data, Span s, int plus)
             buf[j++] = plus && c == '+' ? ' ' : (char)c;
         }
     }
-    PyObject *r = PyUnicode_DecodeUTF8(buf, j, "replace");
+    return j;
+}
+
+/* unquote_to_bytes(text).decode("utf-8", "replace"), '+' read as a space first when plus is set. */
+static PyObject *
+unquote_span(int kind, const void *data, Span s, int plus)
+{
+    char stack[512], *buf = stack;
+    Py_ssize_t n = s.b - s.a;
+    if (n > (Py_ssize_t)sizeof stack && (buf = PyMem_Malloc((size_t)n)) == NULL)
+        return PyErr_NoMemory();
+    PyObject *r = PyUnicode_DecodeUTF8(buf, unquote_into(kind, data, s, plus, buf), "replace");
     if (buf != stack)
         PyMem_Free(buf);
     return r;
@@ -516,10 +542,11 @@ is_sig(int kind, const void *data, Span s)
     Py_ssize_t n = s.b - s.a;
     if (n == 1)
         return CH(s.a) == '-';
-    if (n < 5 || n > 6 || CH(s.a) != 'S')
+    /* "SigV2", "SigV4" or "SigV4a" */
+    if (n < 5 || n > 6 || CH(s.a) != 'S' || CH(s.a + 1) != 'i' || CH(s.a + 2) != 'g' || CH(s.a + 3) != 'V')
         return 0;
-    return span_eq_ascii(kind, data, s, "SigV2") || span_eq_ascii(kind, data, s, "SigV4")
-        || span_eq_ascii(kind, data, s, "SigV4a");
+    Py_UCS4 v = CH(s.a + 4);
+    return n == 5 ? v == '2' || v == '4' : v == '4' && CH(s.a + 5) == 'a';
 }
 
 static PyObject *
@@ -1040,8 +1067,12 @@ static const int TABLE_DIRECT[N_TABLES] = {0, 0, 0, 0, 1, 1, 1, 1};
 #define SCAN_CAPSULE "s3tail.core._speedups.scan_state"
 #define SCAN_SLOW 1        /* flags: the line is left to Python */
 #define SCAN_NO_URI 2      /* flags: the request URI is "-" (the event's request_uri is None) */
+#define SCAN_LITS_UNSURE 4 /* flags: lits is every literal, the URI's redaction not being certain */
 
-typedef struct { uint64_t h; size_t off, len; int32_t code; } Slot;   /* code < 0: empty */
+/* A hash table slot, 16 bytes (four to a cache line): code < 0 when empty; tag, the hash's low half
+   (where the slot's index comes from: a table has at most 2**32 slots); at arena + off, the
+   composite's length (uint32) then its bytes. */
+typedef struct { uint32_t tag; int32_t code; uint64_t off; } Slot;
 
 typedef struct {
     Slot *slots;
@@ -1055,6 +1086,9 @@ typedef struct {
     HTab t[N_TABLES];
     unsigned char *scratch[2];   /* composites of a line: the two alternate between lines read here */
     size_t scap[2];
+    struct Matcher *m;           /* the literals of scan_state(seed, literals), or NULL */
+    unsigned char *text;         /* a line's request URI redacted, or its key URL-decoded, for m */
+    size_t tcap;
 } ScanState;
 
 static void
@@ -1069,6 +1103,8 @@ scan_state_free(PyObject *cap)
     }
     PyMem_Free(st->scratch[0]);
     PyMem_Free(st->scratch[1]);
+    PyMem_Free(st->m);
+    PyMem_Free(st->text);
     PyMem_Free(st);
 }
 
@@ -1085,10 +1121,210 @@ ht_alloc(HTab *t, size_t nslots)
     return 0;
 }
 
-/* scan_state(seed) -> the hash tables of one pipeline (a capsule; colblock keeps it on the Dicts). */
-static PyObject *
-sp_scan_state(PyObject *self, PyObject *arg)
+/* ---- literals in the request URI (the rules' "uri" prefilter text), ASCII case-insensitively ---- */
+
+#define MAX_LITS 64
+
+static inline int
+ctz64(uint64_t x)
 {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static inline unsigned
+lower_byte(unsigned c)
+{
+    return c + (((c - 'A') < 26u) << 5);
+}
+
+typedef struct Matcher {
+    int n;
+    uint64_t all;                      /* every literal's bit */
+    uint64_t single[256];              /* [c]: the one-byte literals c is (either case) */
+    /* [row[b0] + col[b1]]: 0 when no literal starts with b0 b1, PAIR_SINGLE when only one-byte
+       literals do, else 1 + where the literals of two bytes or more starting so begin in order[].
+       row and col map the bytes that start literals (either case) to classes, the others to 0: small
+       tables, in the L1 cache beside the line */
+    uint16_t row[256];
+    uint8_t col[256];
+    int ncol;
+    uint8_t pair[(MAX_LITS + 1) * (MAX_LITS + 1)];
+    int redacted_may_hit;              /* a literal may overlap "REDACTED" put in by the redaction */
+    uint8_t order[MAX_LITS], group_end[MAX_LITS];
+    Py_ssize_t len[MAX_LITS];
+    unsigned char lit[MAX_LITS][64];   /* lower case; longer literals are cut (a superset) */
+} Matcher;
+#define PAIR_SINGLE 255
+
+/* Whether the lower-case lit[0, n) can occur in a redacted text overlapping an inserted "REDACTED":
+   placed over "=redacted" followed by the end or a byte that ends a value (&;"# or white space), with
+   at least one of its bytes on "redacted", every byte there must match. */
+static int
+overlaps_redacted(const unsigned char *lit, Py_ssize_t n)
+{
+    static const char R[] = "=redacted";           /* R[0] is the '=' before the value */
+    for (Py_ssize_t at = -n + 2; at <= 8; at++) {   /* lit[0] over R[at] (R[1 .. 8] is "redacted") */
+        int ok = 1;
+        for (Py_ssize_t j = 0; j < n && ok; j++) {
+            Py_ssize_t r = at + j;
+            if (r >= 0 && r <= 8)
+                ok = lit[j] == (unsigned char)R[r];
+            else if (r == 9)
+                ok = strchr("&;\"# \t\n\v\f\r\x1c\x1d\x1e\x1f", lit[j]) != NULL && lit[j] != 0;
+        }
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+/* The literals (str, ASCII, not empty, at most MAX_LITS) -> a new Matcher; NULL with an error set. */
+static Matcher *
+matcher_new(PyObject *literals)
+{
+    PyObject *seq = PySequence_Fast(literals, "scan_state: literals must be a sequence of str");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Matcher *m = NULL;
+    if (n > MAX_LITS) {
+        PyErr_Format(PyExc_ValueError, "scan_state: at most %d literals", MAX_LITS);
+        goto fail;
+    }
+    if ((m = PyMem_Calloc(1, sizeof *m)) == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    m->n = (int)n;
+    int no = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, k);
+        if (!PyUnicode_Check(o) || !PyUnicode_IS_ASCII(o) || PyUnicode_GET_LENGTH(o) == 0) {
+            PyErr_SetString(PyExc_ValueError, "scan_state: literals must be non-empty ASCII str");
+            goto fail;
+        }
+        const unsigned char *t = PyUnicode_1BYTE_DATA(o);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+        if (len > (Py_ssize_t)sizeof m->lit[0])
+            len = (Py_ssize_t)sizeof m->lit[0];
+        m->len[k] = len;
+        for (Py_ssize_t j = 0; j < len; j++)
+            m->lit[k][j] = (unsigned char)lower_byte(t[j]);
+        m->all |= 1ull << k;
+        if (len == 1) {
+            for (unsigned c = 0; c < 256; c++)
+                if (lower_byte(c) == m->lit[k][0])
+                    m->single[c] |= 1ull << k;
+            continue;
+        }
+        /* insert k into order[], sorted by the first two bytes */
+        int at = no++;
+        while (at > 0 && memcmp(m->lit[m->order[at - 1]], m->lit[k], 2) > 0) {
+            m->order[at] = m->order[at - 1];
+            at--;
+        }
+        m->order[at] = (uint8_t)k;
+    }
+    /* the byte classes: row (first bytes, times ncol), col (second bytes of the longer literals) */
+    int nrow = 1;
+    m->ncol = 1;
+    for (int k = 0; k < m->n; k++)
+        for (int j = 0; j < 2 && j < m->len[k]; j++) {
+            unsigned c = m->lit[k][j], up = c >= 'a' && c <= 'z' ? c - 32u : c;
+            if (j == 0 ? m->row[c] == 0 : m->col[c] == 0) {
+                if (j == 0)
+                    m->row[c] = m->row[up] = (uint16_t)nrow++;
+                else
+                    m->col[c] = m->col[up] = (uint8_t)m->ncol++;
+            }
+        }
+    for (int c = 0; c < 256; c++)
+        m->row[c] = (uint16_t)(m->row[c] * m->ncol);
+    for (int g = 0, e; g < no; g = e) {
+        const unsigned char *l = m->lit[m->order[g]];
+        for (e = g + 1; e < no && memcmp(m->lit[m->order[e]], l, 2) == 0; e++)
+            ;
+        m->group_end[g] = (uint8_t)e;
+        m->pair[m->row[l[0]] + m->col[l[1]]] = (uint8_t)(g + 1);
+    }
+    for (int k = 0; k < m->n; k++)
+        if (m->len[k] == 1)
+            for (int c = 0; c < m->ncol; c++)
+                if (m->pair[m->row[m->lit[k][0]] + c] == 0)
+                    m->pair[m->row[m->lit[k][0]] + c] = PAIR_SINGLE;
+    for (int k = 0; k < m->n; k++)
+        m->redacted_may_hit |= overlaps_redacted(m->lit[k], m->len[k]);
+    Py_DECREF(seq);
+    return m;
+fail:
+    PyMem_Free(m);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* The literals that start at p[i] (p[0, n), n > i + 1), v = the pair table's entry there. */
+static uint64_t
+lits_at(const Matcher *m, const unsigned char *p, Py_ssize_t n, Py_ssize_t i, unsigned v)
+{
+    uint64_t hit = m->single[p[i]];
+    if (v == PAIR_SINGLE)
+        return hit;
+    for (int g = (int)v - 1; g < m->group_end[v - 1]; g++) {
+        int k = m->order[g];
+        Py_ssize_t len = m->len[k], j = 2;
+        if (len > n - i)
+            continue;
+        while (j < len && lower_byte(p[i + j]) == m->lit[k][j])
+            j++;
+        if (j == len)
+            hit |= 1ull << k;
+    }
+    return hit;
+}
+
+/* The literals that occur in p[0, n): a bit per literal. The places where the pair table says one may
+   start, 64 at a time, into a mask without branches (their outcome would be a coin toss), then those
+   places checked. */
+static uint64_t
+lits_in(const Matcher *m, const unsigned char *p, Py_ssize_t n)
+{
+    const uint8_t *pair = m->pair, *col = m->col;
+    const uint16_t *row = m->row;
+    uint64_t hit = 0;
+    if (n <= 0)
+        return 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i += 64) {
+        int lim = n - 1 - i < 64 ? (int)(n - 1 - i) : 64;      /* places i .. i + lim - 1 have a pair */
+        const unsigned char *q = p + i;
+        uint64_t cand = 0;
+        for (int j = 0; j < lim; j++)
+            cand |= (uint64_t)(pair[row[q[j]] + col[q[j + 1]]] != 0) << j;
+        while (cand) {
+            int j = ctz64(cand);
+            cand &= cand - 1;
+            hit |= lits_at(m, p, n, i + j, pair[row[q[j]] + col[q[j + 1]]]);
+        }
+    }
+    return hit | m->single[p[n - 1]];
+}
+
+/* scan_state(seed, literals=()) -> the hash tables of one pipeline (a capsule; colblock keeps it on the
+   Dicts), and the literals scan_block looks for in each line's request URI (see uri_lits). */
+static PyObject *
+sp_scan_state(PyObject *self, PyObject *args)
+{
+    PyObject *arg, *literals = NULL;
+    if (!PyArg_ParseTuple(args, "O|O:scan_state", &arg, &literals))
+        return NULL;
     unsigned long long seed = PyLong_AsUnsignedLongLongMask(arg);
     if (seed == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
@@ -1096,10 +1332,16 @@ sp_scan_state(PyObject *self, PyObject *arg)
     if (st == NULL)
         return PyErr_NoMemory();
     st->seed = seed;
+    Py_ssize_t nlits = literals == NULL ? 0 : PyObject_Length(literals);
+    if (nlits < 0 || (nlits > 0 && (st->m = matcher_new(literals)) == NULL)) {
+        PyMem_Free(st);
+        return NULL;
+    }
     for (int i = 0; i < N_TABLES; i++)
         if (ht_alloc(&st->t[i], 256) < 0) {
             for (int j = 0; j < i; j++)
                 PyMem_Free(st->t[j].slots);
+            PyMem_Free(st->m);
             PyMem_Free(st);
             return PyErr_NoMemory();
         }
@@ -1107,6 +1349,7 @@ sp_scan_state(PyObject *self, PyObject *arg)
     if (cap == NULL) {
         for (int i = 0; i < N_TABLES; i++)
             PyMem_Free(st->t[i].slots);
+        PyMem_Free(st->m);
         PyMem_Free(st);
     }
     return cap;
@@ -1150,19 +1393,49 @@ hash_bytes(uint64_t seed, const unsigned char *p, size_t n)
     return h;
 }
 
+/* a[0, n) == b[0, n): the first eight bytes inline (where equal composites usually differ, if at all) */
+static inline int
+same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        return x == y && memcmp(a + 8, b + 8, n - 8) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+static inline uint32_t
+arena_len(const unsigned char *a)
+{
+    uint32_t n;
+    memcpy(&n, a, 4);
+    return n;
+}
+
 static Slot *
 ht_probe(HTab *t, uint64_t h, const unsigned char *p, size_t n)
 {
     size_t i = (size_t)h & t->mask;
+    uint32_t tag = (uint32_t)h;
     for (;;) {
         Slot *s = &t->slots[i];
-        if (s->code < 0 || (s->h == h && s->len == n && memcmp(t->arena + s->off, p, n) == 0))
+        if (s->code < 0)
             return s;
+        if (s->tag == tag) {
+            const unsigned char *a = t->arena + s->off;
+            if (arena_len(a) == n && same_bytes(a + 4, p, n))
+                return s;
+        }
         i = (i + 1) & t->mask;
     }
 }
 
-/* Add the composite (not present) with the next code; returns it, or -1 (no memory). */
+/* Add the composite (not present, n < 2**32) with the next code; returns it, or -1 (no memory). */
 static int32_t
 ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
 {
@@ -1178,7 +1451,7 @@ ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
         }
         for (size_t i = 0; i <= t->mask; i++)
             if (t->slots[i].code >= 0) {
-                size_t j = (size_t)t->slots[i].h & bigger.mask;
+                size_t j = (size_t)t->slots[i].tag & bigger.mask;
                 while (bigger.slots[j].code >= 0)
                     j = (j + 1) & bigger.mask;
                 bigger.slots[j] = t->slots[i];
@@ -1186,9 +1459,9 @@ ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
         PyMem_Free(t->slots);
         *t = bigger;
     }
-    if (t->used + n > t->cap) {
+    if (t->used + 4 + n > t->cap) {
         size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->used + n)
+        while (cap < t->used + 4 + n)
             cap *= 2;
         unsigned char *a = PyMem_Realloc(t->arena, cap);
         if (a == NULL) {
@@ -1199,12 +1472,13 @@ ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
         t->cap = cap;
     }
     Slot *s = ht_probe(t, h, p, n);
-    memcpy(t->arena + t->used, p, n);
-    s->h = h;
+    uint32_t len = (uint32_t)n;
+    memcpy(t->arena + t->used, &len, 4);
+    memcpy(t->arena + t->used + 4, p, n);
+    s->tag = (uint32_t)h;
     s->off = t->used;
-    s->len = n;
     s->code = (int32_t)t->count++;
-    t->used += n;
+    t->used += 4 + n;
     return s->code;
 }
 
@@ -1216,7 +1490,10 @@ utf8_valid(const unsigned char *p, Py_ssize_t n)
     while (i < n) {
         unsigned char c = p[i];
         if (c < 0x80) {
+            uint64_t w;
             i++;
+            while (i + 8 <= n && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080ull)))
+                i += 8;
             continue;
         }
         int k;
@@ -1385,10 +1662,90 @@ key_value(const unsigned char *d, Span k, int batch)
     return r;
 }
 
+/*
+ * The literals (a bit each) that may occur in the text the rules' "uri" prefilter reads on this line
+ * (rules.engine.field_values): the event's request URI, redacted (redact_uri), else its key URL-decoded
+ * (unquote, unquote_plus for BATCH.DELETE.OBJECT); ASCII case-insensitively, as bytes.lower() then find.
+ * Where the redaction is not certain (a non-ASCII URI with a '=', the regex's Unicode case and white
+ * space), every bit, and 1 is returned (else 0; 1 there without literals too). Decoding with errors="replace" changes only non-ASCII
+ * bytes, which no literal holds. -1 on no memory.
+ */
+static int
+uri_lits(ScanState *st, const unsigned char *d, const Layout *L, int no_uri, int plus, uint64_t *out)
+{
+    const int kind = PyUnicode_1BYTE_KIND;
+    const void *data = d;
+    const Matcher *m = st->m;
+    Span s = no_uri ? L->key : L->uri;
+    Py_ssize_t n = s.b - s.a;
+    Span val[MAX_REDACT];
+    int nv = 0;
+    *out = 0;
+    if (no_uri ? is_dash(kind, data, s) : !memchr(d + s.a, '=', (size_t)n)) {
+        if (m != NULL && !no_uri)
+            *out = lits_in(m, d + s.a, n);
+        return 0;
+    }
+    if (!no_uri && !span_is_ascii(d, s)) {
+        if (m != NULL)
+            *out = m->all;
+        return 1;
+    }
+    if (m == NULL)
+        return 0;
+    if (no_uri ? !plus && !memchr(d + s.a, '%', (size_t)n) : !span_has_secret(d, s)) {
+        *out = lits_in(m, d + s.a, n);
+        return 0;
+    }
+    /* redacted: where no literal can overlap an inserted "REDACTED", a literal of the redacted text is
+       one of the URI's own (in a part kept): none there, none at all (presigned URIs are long) */
+    if (!no_uri && !m->redacted_may_hit && (*out = lits_in(m, d + s.a, n)) == 0)
+        return 0;
+    if (!no_uri && (nv = redact_spans(kind, data, s, val, MAX_REDACT)) == 0) {
+        *out = lits_in(m, d + s.a, n);
+        return 0;
+    }
+    /* a value takes "signature=" at least: 8 bytes more ("REDACTED") per 10 */
+    size_t need = 2 * (size_t)n + 16;
+    if (need > st->tcap) {
+        unsigned char *t = PyMem_Realloc(st->text, need);
+        if (t == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        st->text = t;
+        st->tcap = need;
+    }
+    unsigned char *w = st->text;
+    if (no_uri)
+        w += unquote_into(kind, data, s, plus, (char *)w);
+    else {
+        Py_ssize_t from = s.a;
+        for (;;) {
+            for (int i = 0; i < nv && i < MAX_REDACT; i++) {
+                memcpy(w, d + from, (size_t)(val[i].a - from));
+                w += val[i].a - from;
+                memcpy(w, "REDACTED", 8);
+                w += 8;
+                from = val[i].b;
+            }
+            if (nv <= MAX_REDACT)
+                break;
+            /* more: go on after the last value (a terminator, or the end: never a secret's start) */
+            nv = redact_spans(kind, data, (Span){from, s.b}, val, MAX_REDACT);
+        }
+        memcpy(w, d + from, (size_t)(s.b - from));
+        w += s.b - from;
+    }
+    *out = lits_in(m, st->text, w - st->text);
+    return 0;
+}
+
 typedef struct {
     ScanState *st;
     Py_ssize_t n;                  /* lines in the block */
     int32_t *codes;                /* [N_TABLES][n] */
+    uint64_t *lits;                /* [n]: uri_lits of each line read here */
     int64_t *nums;                 /* [3][n]: bytes_sent, object_size, total_time */
     int32_t *first[N_TABLES];      /* tables not direct: line of each new code */
     size_t nfirst[N_TABLES], cfirst[N_TABLES];
@@ -1399,6 +1756,215 @@ typedef struct {
     int32_t prev_code[N_TABLES];
     int half;                      /* the scratch the next line writes (the other one holds prev) */
 } ScanOut;
+
+/*
+ * The single pass of scan_line over a line's text d[0, end): where its quotes are (up to 7), the
+ * spaces outside quotes after r quotes (region r: 0 the head, 2 between URI and referrer, 4 the tail of
+ * the bare-URI shape or between referrer and user agent, 6 the tail), and whether a byte is >= 0x80.
+ * Sixteen bytes a step (SSE2 where the compiler has it).
+ */
+#define TOK_CAP 24          /* spaces kept per region (counted past it) */
+typedef struct {
+    int nq;
+    Py_ssize_t q[7];
+    int ns[4];                       /* spaces of regions 0, 2, 4, 6 */
+    Py_ssize_t sp[4][TOK_CAP];       /* the first TOK_CAP of them */
+    unsigned high;
+} Toks;
+
+static inline uint64_t
+prefix_xor64(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* The 64 bytes at p: bit j of *sp set when p[j] is a space, of *qt when a quote; *hi when a byte is
+   >= 0x80. */
+static inline void
+masks64(const unsigned char *p, uint64_t *sp, uint64_t *qt, int *hi)
+{
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(' '), quote = _mm_set1_epi8('"');
+    __m128i x0 = _mm_loadu_si128((const __m128i *)p), x1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 32)), x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    *sp = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, space))
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, space)) << 16
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, space)) << 32
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x3, space)) << 48;
+    *qt = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, quote))
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, quote)) << 16
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, quote)) << 32
+        | (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x3, quote)) << 48;
+    *hi = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(x0, x1), _mm_or_si128(x2, x3))) != 0;
+#else
+    uint64_t s = 0, q = 0;
+    unsigned h = 0;
+    for (int j = 0; j < 64; j++) {
+        s |= (uint64_t)(p[j] == ' ') << j;
+        q |= (uint64_t)(p[j] == '"') << j;
+        h |= p[j];
+    }
+    *sp = s;
+    *qt = q;
+    *hi = h >= 0x80;
+#endif
+}
+
+/* 0 when the line has more than 6 quotes (the scan does not take it), else 1. */
+static int
+tokenize(const unsigned char *d, Py_ssize_t end, Toks *t)
+{
+    uint64_t odd = 0;                /* inside quotes at the start of the step: all ones */
+    t->nq = 0;
+    t->high = 0;
+    t->ns[0] = t->ns[1] = t->ns[2] = t->ns[3] = 0;
+    for (Py_ssize_t i = 0; i < end; i += 64) {
+        uint64_t msp, mq;
+        int hi;
+        if (end - i >= 64)
+            masks64(d + i, &msp, &mq, &hi);
+        else {
+            unsigned char last[64] = {0};
+            memcpy(last, d + i, (size_t)(end - i));
+            masks64(last, &msp, &mq, &hi);
+        }
+        t->high |= (unsigned)hi;
+        uint64_t inside = prefix_xor64(mq) ^ odd;
+        odd = (uint64_t)0 - (inside >> 63);
+        uint64_t m = (msp & ~inside) | mq;
+        while (m) {
+            int b = ctz64(m);
+            m &= m - 1;
+            if (mq >> b & 1) {
+                if (t->nq == 7)
+                    return 0;
+                t->q[t->nq++] = i + b;
+            }
+            else {
+                int r = t->nq >> 1, k = t->ns[r]++;
+                if (k < TOK_CAP)
+                    t->sp[r][k] = i + b;
+            }
+        }
+    }
+    return t->nq < 7;
+}
+
+/* The tail [from, end) split at its spaces sp[0, ns) (all of them when ns <= stored) as
+   split_sp(..., N_TAIL + 8) splits it, cut to N_TAIL + 8 parts. */
+static Py_ssize_t
+tok_tail(const unsigned char *d, Py_ssize_t from, Py_ssize_t end, const Py_ssize_t *sp, int ns, int stored,
+         Span *tail)
+{
+    Py_ssize_t n = 0;
+    if (ns > stored && stored < N_TAIL + 8) {
+        n = split_sp(PyUnicode_1BYTE_KIND, d, from, end, tail, N_TAIL + 8);
+        return n > N_TAIL + 8 ? N_TAIL + 8 : n;
+    }
+    for (int k = 0; k < ns && n < N_TAIL + 8; k++) {
+        tail[n].a = from;
+        tail[n++].b = sp[k];
+        from = sp[k] + 1;
+    }
+    if (n < N_TAIL + 8) {
+        tail[n].a = from;
+        tail[n++].b = end;
+    }
+    return n;
+}
+
+/* out[k] = the k-th of n parts from ``from`` on, each ending at sep[k] (the next starts after it). */
+static void
+tok_parts(Py_ssize_t from, const Py_ssize_t *sep, int n, Span *out)
+{
+    for (int k = 0; k < n; k++) {
+        out[k].a = from;
+        out[k].b = sep[k];
+        from = sep[k] + 1;
+    }
+}
+
+/* The sixteen fields owner .. turn, in the log's order. */
+static void
+tok_fields(Layout *L, const Span *f)
+{
+    L->owner = f[0]; L->bucket = f[1]; L->t_day = f[2]; L->t_zone = f[3]; L->ip = f[4];
+    L->requester = f[5]; L->reqid = f[6]; L->op = f[7]; L->key = f[8]; L->uri = f[9];
+    L->status = f[10]; L->err = f[11]; L->sent = f[12]; L->size = f[13]; L->total = f[14]; L->turn = f[15];
+}
+
+/* layout_usual and layout_bare_uri, then the tail's split, on the tokens of a line of bytes (for the
+   bare-URI shape, the caller has checked that the text before the first quote is ASCII). 0: not one of
+   the shapes. */
+static int
+tok_layout(const unsigned char *d, Py_ssize_t end, const Toks *t, Layout *L, Span *tail, Py_ssize_t *ntail)
+{
+    const Py_ssize_t *q = t->q;
+    if (t->nq == 6) {
+        const Py_ssize_t *h = t->sp[0], *m = t->sp[1], *tl = t->sp[3];
+        if (q[4] != q[3] + 2 || d[q[3] + 1] != ' ')
+            return 0;
+        /* head: ten parts, the last empty; [2] starts "[", [3] ends "]" */
+        if (t->ns[0] != 9 || h[8] != q[0] - 1 || h[2] == h[1] + 1 || d[h[1] + 1] != '['
+                || h[3] == h[2] + 1 || d[h[3] - 1] != ']')
+            return 0;
+        /* middle: eight parts, the first and last empty */
+        if (t->ns[1] != 7 || m[0] != q[1] + 1 || m[6] != q[2] - 1)
+            return 0;
+        if (q[5] + 1 >= end || d[q[5] + 1] != ' ')
+            return 0;   /* an empty tail is the 17-field MalformedError: Python's job */
+        Span f[16];
+        tok_parts(0, h, 9, f);
+        f[9] = (Span){q[0] + 1, q[1]};
+        tok_parts(m[0] + 1, m + 1, 6, f + 10);
+        tok_fields(L, f);
+        L->ref = (Span){q[2] + 1, q[3]};
+        L->ua = (Span){q[4] + 1, q[5]};
+        L->tail_from = q[5] + 2;
+        /* region 6 starts with the space at q[5] + 1 */
+        *ntail = tok_tail(d, L->tail_from, end, tl + 1, t->ns[3] - 1, TOK_CAP - 1, tail);
+        return 1;
+    }
+    if (t->nq != 4)
+        return 0;
+    const Py_ssize_t *h = t->sp[0], *tl = t->sp[2];
+    if (q[2] != q[1] + 2 || d[q[1] + 1] != ' ')
+        return 0;
+    for (Py_ssize_t i = 0; i < q[0]; i++)
+        if (d[i] != ' ' && ascii_space(d[i]))
+            return 0;
+    /* seventeen parts, the last empty, the others not; [2] starts "[", [3] ends "]" */
+    if (t->ns[0] != 16 || h[15] != q[0] - 1 || h[0] == 0)
+        return 0;
+    for (int k = 1; k < 16; k++)
+        if (h[k] == h[k - 1] + 1)
+            return 0;
+    if (d[h[1] + 1] != '[' || d[h[3] - 1] != ']')
+        return 0;
+    Span f[16];
+    tok_parts(0, h, 16, f);
+    tok_fields(L, f);
+    L->ref = (Span){q[0] + 1, q[1]};
+    L->ua = (Span){q[2] + 1, q[3]};
+    Py_ssize_t i = q[3] + 1;
+    while (i < end && d[i] == ' ')
+        i++;
+    if (i >= end)
+        return 0;   /* no tail: Python's MalformedError */
+    L->tail_from = i;
+    int lead = (int)(i - (q[3] + 1));       /* the tail's leading spaces, the first of region 4 */
+    if (lead >= TOK_CAP)
+        *ntail = tok_tail(d, i, end, NULL, 1, 0, tail);
+    else
+        *ntail = tok_tail(d, i, end, tl + lead, t->ns[2] - lead, TOK_CAP - lead, tail);
+    return 1;
+}
 
 /*
  * One line d[0, len) (its \r and \n already cut, as parse_block does), line index li. Returns 1 when
@@ -1414,40 +1980,23 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
     Py_ssize_t end = len;
     while (end > 0 && ascii_space(d[end - 1]))
         end--;
-    if (end == 0 || d[end - 1] >= 0x80)
-        return 0;                               /* empty, or may end in non-ASCII white space */
-    int ascii = bytes_ascii(d, len);
+    if (end == 0 || d[end - 1] >= 0x80 || len > INT32_MAX - 64)
+        return 0;     /* empty, may end in non-ASCII white space, or too long for a composite's uint32 length */
+    Toks tk;
+    if (!tokenize(d, end, &tk))
+        return 0;
+    int ascii = !tk.high;
     if (!ascii && !utf8_valid(d, len))
         return 0;                               /* backslashreplace decoding: Python's job */
+    if (tk.nq == 4 && !ascii && !bytes_ascii(d, tk.q[0]))
+        return 0;                               /* _HEAD_RE's \S reads Unicode white space */
 
-    Py_ssize_t q[7];
-    int nq = 0;
-    Py_ssize_t from = 0;
-    while (nq < 7) {
-        const unsigned char *r = from < end ? memchr(d + from, '"', (size_t)(end - from)) : NULL;
-        if (r == NULL)
-            break;
-        q[nq] = r - d;
-        from = q[nq++] + 1;
-    }
-    if (nq == 6) {
-        if (!layout_usual(kind, data, end, q, &L))
-            return 0;
-    }
-    else if (nq == 4) {
-        if (!ascii && !bytes_ascii(d, q[0]))
-            return 0;                           /* _HEAD_RE's \S reads Unicode white space */
-        if (!layout_bare_uri(kind, data, end, q, &L))
-            return 0;
-    }
-    else
-        return 0;
-
-    /* the tail, as parse_c: a HostId holding a space is rejoined; version_id..source_region */
+    /* the fields (layout_usual, layout_bare_uri), and the tail as parse_c: a HostId holding a space is
+       rejoined; version_id..source_region */
     Span tail[N_TAIL + 8], tv[N_TAIL];
-    Py_ssize_t ntail = split_sp(kind, data, L.tail_from, end, tail, N_TAIL + 8);
-    if (ntail > N_TAIL + 8)
-        ntail = N_TAIL + 8;                     /* only the first ten (after a join) are read */
+    Py_ssize_t ntail;
+    if (!tok_layout(d, end, &tk, &L, tail, &ntail))
+        return 0;
     tail_values(kind, data, tail, ntail, tv);
 
     /* numbers: "-" or 1..18 ASCII digits, else Python (which may raise) */
@@ -1466,7 +2015,7 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
             return 0;
         list2 = 1;
     }
-    int batch = has_op && span_eq_ascii(kind, data, L.op, "BATCH.DELETE.OBJECT");
+    int batch = L.op.b - L.op.a == 19 && memcmp(d + L.op.a, "BATCH.DELETE.OBJECT", 19) == 0;
     int plus = batch && has_key && span_has(kind, data, L.key, '+');
 
     /* ---- the raw composites ---- */
@@ -1522,7 +2071,7 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
     int32_t code[N_TABLES];
     PyObject *iso = NULL, *epoch = NULL;
     for (int t = 0; t < N_TABLES; t++) {
-        if (o->prev_code[t] >= 0 && cn[t] == o->prev_n[t] && memcmp(cp[t], o->prev[t], cn[t]) == 0) {
+        if (o->prev_code[t] >= 0 && cn[t] == o->prev_n[t] && same_bytes(cp[t], o->prev[t], cn[t])) {
             code[t] = o->prev_code[t];          /* as on the line before: no lookup */
             continue;
         }
@@ -1602,6 +2151,11 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
         o->nums[(Py_ssize_t)i * o->n + li] = nv[i];
     if (no_uri)
         *flags |= SCAN_NO_URI;
+    int unsure = uri_lits(st, d, &L, no_uri, plus, &o->lits[li]);
+    if (unsure < 0)
+        goto done;
+    if (unsure)
+        *flags |= SCAN_LITS_UNSURE;
     ret = 1;
 done:
     Py_XDECREF(iso);
@@ -1610,13 +2164,16 @@ done:
 }
 
 /*
- * scan_block(data, state) -> (n, codes, nums, starts, ends, flags, bases, new)
+ * scan_block(data, state) -> (n, codes, nums, starts, ends, flags, lits, bases, new)
  *   n       lines in data (split after each b"\n", a last line without one too)
  *   codes   bytes, int32 [len(TABLES)][n]: raw code + 1 per line, 0 on lines left to Python
  *   nums    bytes, int64 [3][n]: bytes_sent, object_size, total_time (-1 for "-")
  *   starts  bytes, int64 [n + 1]: where each line starts in data (then len(data))
  *   ends    bytes, int64 [n]: where each line's text ends after rstrip (lines read here)
- *   flags   bytes, uint8 [n]: SCAN_SLOW (1) left to Python, SCAN_NO_URI (2) request URI "-"
+ *   flags   bytes, uint8 [n]: SCAN_SLOW (1) left to Python, SCAN_NO_URI (2) request URI "-",
+ *           SCAN_LITS_UNSURE (4) lits not certain (every bit set)
+ *   lits    bytes, uint64 [n]: per line read here, bit k set when literal k of scan_state(seed, literals)
+ *           may occur in the request URI, else the key (see uri_lits); 0 on lines left to Python
  *   bases   tuple: per table, how many raw codes it had before this block
  *   new     tuple: per table, the new codes' values (a list, direct tables) or the line of their
  *           first appearance (bytes, int32)
@@ -1627,7 +2184,7 @@ sp_scan_block(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
     PyObject *cap, *result = NULL;
-    PyObject *b_codes = NULL, *b_nums = NULL, *b_starts = NULL, *b_ends = NULL, *b_flags = NULL;
+    PyObject *b_codes = NULL, *b_nums = NULL, *b_starts = NULL, *b_ends = NULL, *b_flags = NULL, *b_lits = NULL;
     PyObject *bases = NULL, *news = NULL;
     ScanOut o;
     memset(&o, 0, sizeof o);
@@ -1663,8 +2220,10 @@ sp_scan_block(PyObject *self, PyObject *args)
     b_starts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * (n + 1));
     b_ends = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * n);
     b_flags = PyBytes_FromStringAndSize(NULL, n);
-    if (!b_codes || !b_nums || !b_starts || !b_ends || !b_flags)
+    b_lits = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(uint64_t) * n);
+    if (!b_codes || !b_nums || !b_starts || !b_ends || !b_flags || !b_lits)
         goto done;
+    o.lits = (uint64_t *)PyBytes_AS_STRING(b_lits);
     o.codes = (int32_t *)PyBytes_AS_STRING(b_codes);
     o.nums = (int64_t *)PyBytes_AS_STRING(b_nums);
     int64_t *starts = (int64_t *)PyBytes_AS_STRING(b_starts), *ends = (int64_t *)PyBytes_AS_STRING(b_ends);
@@ -1681,6 +2240,7 @@ sp_scan_block(PyObject *self, PyObject *args)
             goto done;
         if (r == 0) {
             flags[li] = SCAN_SLOW;
+            o.lits[li] = 0;
             ends[li] = te - base;
             for (int t = 0; t < N_TABLES; t++)
                 o.codes[(Py_ssize_t)t * n + li] = 0;
@@ -1703,7 +2263,7 @@ sp_scan_block(PyObject *self, PyObject *args)
             goto done;
         PyTuple_SET_ITEM(news, t, x);
     }
-    result = Py_BuildValue("(nOOOOOOO)", n, b_codes, b_nums, b_starts, b_ends, b_flags, bases, news);
+    result = Py_BuildValue("(nOOOOOOOO)", n, b_codes, b_nums, b_starts, b_ends, b_flags, b_lits, bases, news);
 done:
     for (int t = 0; t < N_TABLES; t++) {
         PyMem_Free(o.first[t]);
@@ -1714,6 +2274,7 @@ done:
     Py_XDECREF(b_starts);
     Py_XDECREF(b_ends);
     Py_XDECREF(b_flags);
+    Py_XDECREF(b_lits);
     Py_XDECREF(bases);
     Py_XDECREF(news);
     PyBuffer_Release(&buf);
@@ -1832,10 +2393,11 @@ static PyMethodDef methods[] = {
     {"parse_block", sp_parse_block, METH_VARARGS,
      "parse_block(data, log_object, first_line, first_offset, redact, on_error) -> list of the items "
      "of every line of data (Event, or on_error(log_object, line_number, text, exception))."},
-    {"scan_state", sp_scan_state, METH_O,
-     "scan_state(seed) -> the raw-composite hash tables scan_block keeps across blocks (a capsule)."},
+    {"scan_state", sp_scan_state, METH_VARARGS,
+     "scan_state(seed, literals=()) -> the raw-composite hash tables scan_block keeps across blocks, and the "
+     "literals it looks for in request URIs (a capsule)."},
     {"scan_block", sp_scan_block, METH_VARARGS,
-     "scan_block(data, state) -> (n, codes, nums, starts, ends, flags, bases, new): the columnar scan of "
+     "scan_block(data, state) -> (n, codes, nums, starts, ends, flags, lits, bases, new): the columnar scan of "
      "a block of access-log lines (see s3tail.core.colblock)."},
     {"scan_tables", sp_scan_tables, METH_NOARGS,
      "scan_tables() -> ((name, direct), ...): the tables scan_block fills, in its order."},

@@ -32,8 +32,15 @@ from .columns import CODE_DTYPE, NUMBERS, TABLES, ColumnBatch, Dicts, EventBatch
 from .event import Event
 from .ingest import malformed_of, parse_access_bytes
 
-SLOW, NO_URI = 1, 2          # scan_block's per-line flags
+SLOW, NO_URI, LITS_UNSURE = 1, 2, 4    # scan_block's per-line flags
 _SECRETS = (b"signature=", b"security-token=")   # redact_uri's triggers (see redact.py)
+
+
+def uri_literals() -> tuple[str, ...]:
+    """The literals scan_block looks for in each line's request URI (else key): the web-probe rule's
+    prefilter, which every column batch is searched for (``find("uri", PROBE_LITERALS)``)."""
+    from .rules.builtin import PROBE_LITERALS
+    return tuple(lit for lit in PROBE_LITERALS if lit and lit.isascii() and lit == lit.lower() and "\n" not in lit)
 
 
 class _Remap:
@@ -58,15 +65,19 @@ class _Remap:
             self.arr[self.n:need] = np.fromiter(codes, dtype=CODE_DTYPE, count=count)
         self.n = need
 
-    def map(self, raw: np.ndarray) -> np.ndarray:
-        return self.arr.take(raw)
+    def map(self, raw: np.ndarray, out: np.ndarray) -> None:
+        """``out[:] = arr[raw]``: every raw code of a block is below ``n`` (the block's new codes were
+        added first), so clipping never changes an index; it saves numpy a buffer."""
+        self.arr.take(raw, out=out, mode="clip")
 
 
 class _State:
     """What one :class:`Dicts` keeps for ``from_block``: the C hash tables and the remaps."""
 
     def __init__(self, sp: Any) -> None:
-        self.scan = sp.scan_state(secrets.randbits(64))
+        lits = uri_literals()
+        self.scan = sp.scan_state(secrets.randbits(64), lits)
+        self.lit_bits = {lit: 1 << k for k, lit in enumerate(lits)}   # bits of scan_block's lits
         self.tables = sp.scan_tables()
         missing = set(TABLES) - {name for name, _ in self.tables} - {"object"}
         if missing:
@@ -103,13 +114,15 @@ def _add_all(table: Table, vals: list) -> Iterable[int]:
     """The codes of ``vals`` in ``table``, adding the new ones (``Table.add`` each; in bulk when all are
     new and distinct, the usual case for values whose raw bytes were never seen)."""
     index, values = table.index, table.values
-    start = len(values)
+    start, known = len(values), len(index)
     codes = range(start, start + len(vals))
-    new = dict(zip(vals, codes))
-    if len(new) == len(vals) and index.keys().isdisjoint(new):
-        values.extend(vals)
-        index.update(new)
-        return codes
+    if index.keys().isdisjoint(vals):
+        index.update(zip(vals, codes))
+        if len(index) == known + len(vals):
+            values.extend(vals)
+            return codes
+        for v in vals:           # a value twice: undo, then one at a time
+            index.pop(v, None)
     return map(table.add, vals)
 
 
@@ -125,7 +138,7 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
         return EventBlockBatch(data, first_offset, dicts,
                                parse_access_bytes(data, log_object, first_line, first_offset, True))
     st = _state(dicts, sp)
-    n, b_codes, b_nums, b_starts, b_ends, b_flags, bases, news = sp.scan_block(data, st.scan)
+    n, b_codes, b_nums, b_starts, b_ends, b_flags, b_lits, bases, news = sp.scan_block(data, st.scan)
     raw = np.frombuffer(b_codes, dtype=CODE_DTYPE).reshape(len(st.tables), n)
     nums = np.frombuffer(b_nums, dtype=np.int64).reshape(len(NUMBERS), n)
     starts = np.frombuffer(b_starts, dtype=np.int64)
@@ -162,7 +175,7 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
 
     out = np.empty((len(st.tables), n), dtype=CODE_DTYPE)
     for k in range(len(st.tables)):
-        out[k] = st.remaps[k].map(raw[k])
+        st.remaps[k].map(raw[k], out[k])
 
     # lines left to Python (and any line with a raw code whose value is unknown)
     todo = np.flatnonzero((out < 0).any(axis=0) if st.unknown else flags & SLOW)
@@ -205,6 +218,9 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
     batch.first_line, batch.first_offset = first_line, first_offset
     batch._starts, batch._ends = starts, np.frombuffer(b_ends, dtype=np.int64)
     batch._flags, batch._line_of_row = flags, line_of_row
+    batch._lits, batch._lit_bits = np.frombuffer(b_lits, dtype=np.uint64), st.lit_bits
+    if drop:
+        batch._lits = batch._lits[line_of_row]
     if events:
         row_of_line = np.full(n, -1, dtype=np.int64)
         row_of_line[line_of_row] = np.arange(len(line_of_row))
@@ -231,6 +247,7 @@ class BlockBatch(ColumnBatch):
         self._events: dict[int, Event] = {}
         self._joined: dict[str, Any] = {}
         self._low: bytes | None = None
+        self._unsure: np.ndarray | None = None   # rows whose uri_hits are not the scan's exact verdict
 
     def event(self, i: int) -> Event:
         ev = self._events.get(i)
@@ -263,27 +280,61 @@ class BlockBatch(ColumnBatch):
             return np.asarray(sorted(joined.find(literals)), dtype=np.int64)
         if field != "uri" or not all(lit.isascii() for lit in literals):
             return super().find(field, literals)
+        needles = [(lit[:-1] if lit.endswith("\n") else lit).encode() for lit in literals]
+        found = self.uri_hits(literals)
+        if found is not None:    # the scan's verdicts; the rows it is not sure of are checked on their text
+            if self._unsure is None:
+                self._unsure = np.flatnonzero(self._row_flags() & (SLOW | LITS_UNSURE))
+            if len(self._unsure):
+                found[self._unsure] = False
+                self._check(found, self._unsure, needles)
+            return np.flatnonzero(found)
         # the request URI is a part of the line's bytes, but where it was redacted or is "-" (the key,
         # URL-decoded), and on lines parsed in Python: those rows are checked on their exact text
         found = np.zeros(self.n, dtype=bool)
-        needles = [lit[:-1] if lit.endswith("\n") else lit for lit in literals]
         for b in needles:
-            found |= self._rows_with(b.encode())
-        flags = self._flags[self._line_of_row]
-        exact = np.flatnonzero(flags & SLOW)
+            found |= self._rows_with(b)
+        flags = self._row_flags()
+        exact = np.flatnonzero(flags & (SLOW | LITS_UNSURE))
         for b in _SECRETS:
             exact = np.union1d(exact, np.flatnonzero(self._rows_with(b)))
         keyed = np.setdiff1d(np.flatnonzero(flags & NO_URI), exact)   # the text is the key
-        texts = [v or "" for v in self.values("key", keyed)]
-        if len(exact):
+        self._check(found, keyed, needles, [v or "" for v in self.values("key", keyed)])
+        return np.flatnonzero(self._check(found, exact, needles)).astype(np.int64)
+
+    def uri_hits(self, literals: Iterable[str]) -> np.ndarray | None:
+        """Bool per row: the scan saw one of ``literals`` (ASCII case-insensitively) in the row's
+        request URI as the event has it (redacted), else in its URL-decoded key: a superset (True where
+        the redaction is not certain: flag LITS_UNSURE); False on rows parsed in Python (flag SLOW: not
+        looked at). None unless every literal is one the scan looks for
+        (:func:`uri_literals`)."""
+        mask = 0
+        for lit in literals:
+            bit = self._lit_bits.get(lit)
+            if bit is None:
+                return None
+            mask |= bit
+        return (self._lits & np.uint64(mask)) != 0
+
+    def _row_flags(self) -> np.ndarray:
+        return self._flags[self._line_of_row] if len(self._line_of_row) != len(self._flags) else self._flags
+
+    def _check(self, found: np.ndarray, rows: np.ndarray, needles: list[bytes],
+               texts: list[str] | None = None) -> np.ndarray:
+        """Set ``found[i]`` for the ``rows`` whose uri text (``texts``, else the event's) holds a needle."""
+        if not len(rows):
+            return found
+        if texts is None:
             from .rules.engine import field_values
-            texts += field_values("uri", [self.event(int(i)) for i in exact])
-        needles_b = [b.encode() for b in needles]
-        for i, t in zip(keyed.tolist() + exact.tolist(), texts):
+            texts = field_values("uri", [self.event(int(i)) for i in rows])
+        for i, t in zip(rows.tolist(), texts):
             if not found[i]:
                 low = t.encode("utf-8", "surrogatepass").lower()
-                found[i] = any(b in low for b in needles_b)
-        return np.flatnonzero(found).astype(np.int64)
+                for b in needles:
+                    if b in low:
+                        found[i] = True
+                        break
+        return found
 
     def _rows_with(self, needle: bytes) -> np.ndarray:
         """Bool per row: the row's line (lower-cased) holds ``needle``."""

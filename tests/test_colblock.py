@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s3tail.core import access_log
-from s3tail.core.colblock import BlockBatch, EventBlockBatch, from_block, split_blocks
+from s3tail.core.colblock import BlockBatch, EventBlockBatch, from_block, split_blocks, uri_literals
 from s3tail.core.columns import CODE_DTYPE, NUMBERS, TABLES, Dicts, from_events
 from s3tail.core.event import Event
 from s3tail.core.ingest import parse_access_bytes
@@ -150,6 +150,16 @@ def test_codes_are_stable_across_blocks(generated):
     other = from_block(blocks[1], "f.log", 1, 0, Dicts())
     for name in TABLES:
         assert other.values(name) == first[1].values(name)
+
+
+def test_equal_values_from_different_raw_bytes():
+    # raw keys "kA" and "k%41" (one value), new in one block, then known in the next: one code each
+    lines = [GOOD.replace(OP_KEY, f"REST.GET.OBJECT {k}") for k in ("k%41", "kA", "k%61", "k%41", "ka")]
+    ref_d, got_d = Dicts(), Dicts()
+    check(_encode(lines[:3]), ref_d, got_d)
+    ref, got, _ = check(_encode(lines[2:] + lines[:1]), ref_d, got_d)
+    assert got.codes["key"].tolist()[-1] == got.codes["key"].tolist()[1]   # k%41 and k%41: kA
+    assert len(got_d["key"]) == len(ref_d["key"]) == 2
 
 
 # ---- hostile lines ----
@@ -292,6 +302,150 @@ def test_find_is_a_superset_on_the_corpus(corpus_dir):
 def test_find_is_a_superset_on_mutated_lines(lines):
     ref, got, _ = check(_encode(lines))
     check_find(ref, got)
+
+
+# ---- the scan's literals in the request URI (find("uri", PROBE_LITERALS) of the web-probe rule) ----
+
+PROBE = uri_literals()
+# URI pieces: literals in any case, redacted parameters (their values vanish from the event's URI), URL
+# escapes (the key of a "-" URI is decoded), non-ASCII text, separators
+PIECES = ["..", "%2E", "%2e", "<", "\\", "passwd", "PassWD", "jNdI", "%24", "%252", "${", "/bin/", "cmd.",
+          "union", "%00", "\x00", "think", "/", "a", "b", "?", "&", ";", "#", "=", "+", "%", "2", "e", "E", "é",
+          "\u212a", "X-Amz-Signature=", "signature=", "x-amz-security-token=", "SIGNATURE=", "%3c", "%3C", "\t"]
+KEY_PIECES = ["%2e%2e", "%2E.", "%3cscript", "un+ion", "%2", "%", "+", "%C3%A9", "é", "%e9", "a", "/", "jn%64i"]
+
+
+def _uri_lines(uris, keys):
+    """GOOD with each request URI in ``uris``; with each key in ``keys`` (GET and BATCH.DELETE), a "-"
+    URI quoted and bare; the lifecycle line (bare "-" URI) with each key."""
+    uri = '"GET /amzn-s3-demo-bucket1?versioning HTTP/1.1"'
+    lines = [GOOD.replace(uri, '"' + u.replace('"', "'") + '"') for u in uris]
+    for k in keys:
+        k = k.replace(" ", "+")
+        for op in ("REST.GET.OBJECT", "BATCH.DELETE.OBJECT"):
+            lines += [GOOD.replace(OP_KEY, f"{op} {k}").replace(uri, dash) for dash in ('"-"', "-")]
+        lines.append(LIFECYCLE.replace("events/dt%3D2024-05-19/part.parquet", k))
+    return lines
+
+
+def check_uri_literals(ref, got):
+    """find("uri", lits) for the scan's literals: a superset of the rows whose text holds one, exact on
+    the lines the scan read (but for a non-ASCII line whose URI has a '=': redact_uri's Unicode rules),
+    and never more rows than the search of the line's bytes finds."""
+    events = ref.events()
+    low = [t.encode("utf-8", "surrogatepass").lower() for t in field_values("uri", events)]
+    unsure = {i for i, e in enumerate(events) if e.request_uri is not None and "=" in e.request_uri
+              and not e.raw.isascii()}
+    slow = set(np.flatnonzero(got._row_flags() & 1).tolist())
+    bits = got._lit_bits
+    for lits in [PROBE, PROBE[3:9]] + [(lit,) for lit in PROBE]:
+        rows = got.find("uri", lits)
+        assert rows.dtype == np.int64
+        truth = {i for i, t in enumerate(low) if any(lit.encode() in t for lit in lits)}
+        assert truth <= set(rows.tolist()), lits
+        assert set(rows.tolist()) <= truth | unsure, lits
+        assert set(np.flatnonzero(got.uri_hits(lits)).tolist()) <= (truth | unsure) - slow
+        got._lit_bits = {}                            # the search without the scan's verdicts
+        try:
+            assert set(rows.tolist()) <= set(got.find("uri", lits).tolist())
+        finally:
+            got._lit_bits = bits
+    assert got.uri_hits(("zzz-not-a-scan-literal",)) is None
+
+
+@needs_c
+def test_uri_literals_on_hostile_uris():
+    uris = ["GET /a/../b HTTP/1.1", "/A/%2E%2e/x", "/x?X-Amz-Signature=..%3c&y=1", "/x?sig=1&Signature=abc<", "signature=..",
+            "/?x-amz-security-token=a;b=..", "/REDACTED", "/%252e", "/ThInK", "/\x00", "/caf\u00e9?Signature=..",
+            "/caf\u00e9?a=..", "/\u212a?x-amz-security-to\u212aen=..&b", "/a?signature=..#..", "/a b/../c",
+            "-", "/a?" + "&signature=x" * 40 + "&..", "/" + "a" * 300 + "passwd", "/pass", "/%2", "<", "."]
+    keys = ["-", "a%2e%2e", "%2E%2e", "%3cscript", "un+ion", "jn%64i", "caf%C3%A9%2e.", "%e9..", "plain"]
+    ref, got, _ = check(_encode(_uri_lines(uris, keys)))
+    assert np.count_nonzero(got._row_flags() & 1) < got.n // 4   # most lines are read by the scan
+    check_uri_literals(ref, got)
+    check_find(ref, got)
+
+
+# any literal set: one-byte literals, literals sharing their first bytes, literals only a redaction makes
+ANY_LITERALS = PROBE + ("redacted", "=redacted&", "ted;", "d#", "signature=", "x", "%", "ab", "abc", "abd", "a",
+                        "e" * 70)
+
+
+def check_scan_literals(data: bytes, literals=ANY_LITERALS):
+    """scan_block's bits per line (scan_state(seed, literals)) against each line's event: exact, but
+    on the lines it leaves to Python (none set) or is not sure of (all set), and for a literal longer
+    than 64 bytes (its first 64: a superset)."""
+    from s3tail.core.colblock import _item
+    state = C.scan_state(7, literals)
+    n, _, _, b_starts, _, b_flags, b_lits, _, _ = C.scan_block(data, state)
+    starts = np.frombuffer(b_starts, dtype=np.int64).tolist()
+    flags = np.frombuffer(b_flags, dtype=np.uint8).tolist()
+    bits = np.frombuffer(b_lits, dtype=np.uint64).tolist()
+    read = 0
+    for li in range(n):
+        if flags[li] & 1:
+            assert bits[li] == 0
+            continue
+        read += 1
+        ev = _item(data, starts[li], starts[li + 1], "x", li + 1, starts[li])
+        assert type(ev) is Event
+        if flags[li] & 4:
+            assert bits[li] == (1 << len(literals)) - 1
+            continue
+        low = field_values("uri", [ev])[0].encode("utf-8", "surrogatepass").lower()
+        for k, lit in enumerate(literals):
+            want = lit[:64].encode() in low
+            assert bool(bits[li] >> k & 1) == want, (lit, low)
+    return read
+
+
+@needs_c
+def test_scan_literals_of_any_set():
+    uris = ["GET /a/../b HTTP/1.1", "/x?X-Amz-Signature=abc&y=1", "/x?signature=..;b", "/?Signature=a#d", "/ab",
+            "/x?x-amz-security-token=tok ted;", "/aBd%", "/" + "E" * 69 + "e", "/" + "e" * 60, "x", "-", "/?a=1&b=2"]
+    keys = ["a%62c", "%", "a+b+d", "x%2e%2e", "e" * 80]
+    data = _encode(_uri_lines(uris, keys))
+    assert check_scan_literals(data) > len(uris)
+    assert check_scan_literals(data, ("redacted",)) > len(uris)
+    assert check_scan_literals(data, ()) > len(uris)
+    with pytest.raises(ValueError):
+        C.scan_state(7, ("",))
+    with pytest.raises(ValueError):
+        C.scan_state(7, ("x",) * 65)
+    with pytest.raises(ValueError):
+        C.scan_state(7, ("caf\u00e9",))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(PIECES), max_size=12).map("".join), min_size=1, max_size=6),
+       st.lists(st.lists(st.sampled_from(KEY_PIECES), min_size=1, max_size=6).map("".join), max_size=4))
+def test_uri_literals_on_pieced_uris(uris, keys):
+    ref, got, _ = check(_encode(_uri_lines(uris, keys)))
+    if isinstance(got, BlockBatch):
+        check_uri_literals(ref, got)
+        check_scan_literals(_encode(_uri_lines(uris, keys)))
+
+
+
+def test_uri_literals_on_generated_lines(generated):
+    ref, got, _ = check(generated[:2_000_000])
+    if isinstance(got, BlockBatch):
+        check_uri_literals(ref, got)
+
+
+def test_uri_literals_on_the_corpus(corpus_dir):
+    data = b"".join(p.read_bytes().rstrip(b"\n") + b"\n" for p in sorted(corpus_dir.glob("s3-access-*.log")))
+    ref, got, _ = check(data)
+    if isinstance(got, BlockBatch):
+        check_uri_literals(ref, got)
+
+
+@needs_c
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated(), min_size=1, max_size=10))
+def test_uri_literals_on_mutated_lines(lines):
+    ref, got, _ = check(_encode(lines))
+    check_uri_literals(ref, got)
 
 
 # ---- without the C extension ----
