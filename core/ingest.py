@@ -127,30 +127,41 @@ def _work_whole(path: str, redact: bool) -> bytes:
 
 # ---- the driver ----
 
+def _blocks(path: str, block: int) -> Iterator[tuple[bytes, int, int]]:
+    """``(data, first line, first offset)`` of a plain file in blocks of about ``block`` bytes, each
+    ending at a newline (or at the end of the file)."""
+    with open(path, "rb") as fh:
+        line, offset = 1, 0
+        while True:
+            data = fh.read(block)
+            if not data:
+                return
+            if not data.endswith(b"\n"):
+                data += fh.readline()
+            yield data, line, offset
+            line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            offset += len(data)
+
+
 def _serial(paths: list[str], redact: bool, block: int) -> Iterator[list[Item]]:
     for path in paths:
         if path != "-" and _is_plain_access(_head(path)):
-            with open(path, "rb") as fh:
-                line, offset = 1, 0
-                while True:
-                    data = fh.read(block)
-                    if not data:
-                        break
-                    if not data.endswith(b"\n"):
-                        data += fh.readline()
-                    items = parse_access_bytes(data, path, line, offset, redact)
-                    line += len(items)
-                    offset += len(data)
-                    yield items
+            for data, line, offset in _blocks(path, block):
+                yield parse_access_bytes(data, path, line, offset, redact)
             continue
-        batch: list[Item] = []
-        for item in reader.iter_path(path, redact=redact):
-            batch.append(item)
-            if len(batch) >= 10_000:
-                yield batch
-                batch = []
-        if batch:
+        yield from _item_chunks(path, redact, 10_000)
+
+
+def _item_chunks(path: str, redact: bool, size: int) -> Iterator[list[Item]]:
+    """The reader's items of one path in lists of ``size``."""
+    batch: list[Item] = []
+    for item in reader.iter_path(path, redact=redact):
+        batch.append(item)
+        if len(batch) >= size:
             yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def default_workers() -> int:
@@ -239,25 +250,10 @@ def iter_column_batches(sources: Iterable[str], dicts: Any = None, *, redact: bo
     from_block = _block_reader() if redact else None
     for path in reader.expand_sources(sources):
         if from_block is not None and path != "-" and _is_plain_access(_head(path)):
-            with open(path, "rb") as fh:
-                line, offset = 1, 0
-                while True:
-                    data = fh.read(block)
-                    if not data:
-                        break
-                    if not data.endswith(b"\n"):
-                        data += fh.readline()
-                    yield from_block(data, path, line, offset, dicts)
-                    line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                    offset += len(data)
+            for data, line, offset in _blocks(path, block):
+                yield from_block(data, path, line, offset, dicts)
             continue
-        items: list[Item] = []
-        for item in reader.iter_path(path, redact=redact):
-            items.append(item)
-            if len(items) >= batch_items:
-                yield from_events(items, dicts)
-                items = []
-        if items:
+        for items in _item_chunks(path, redact, batch_items):
             yield from_events(items, dicts)
 
 

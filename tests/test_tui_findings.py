@@ -27,6 +27,13 @@ def anonymous_events(n_ips: int, per_ip: int = 2) -> list:
     return out
 
 
+def anonymous_line(bucket: str, ip: str, i: int, second: int) -> str:
+    """A successful anonymous GET access-log line of 2026-01-01 at ``second`` seconds."""
+    ts = f"[01/Jan/2026:00:{second // 60 % 60:02d}:{second % 60:02d} +0000]"
+    return (f"o {bucket} {ts} {ip} - R{i} REST.GET.OBJECT k{i} \"GET /k{i} HTTP/1.1\" 200 - 10 10 1 1 \"-\" "
+            f"\"curl/8\" - h SigV4 TLS_AES_128_GCM_SHA256 - {bucket}.s3.amazonaws.com TLSv1.3 - -")
+
+
 def summary(rows: list) -> list:
     out = []
     for r in rows:
@@ -88,11 +95,8 @@ def test_a_raised_severity_moves_the_finding_to_its_new_group():
 async def test_the_tab_with_thousands_of_findings_draws_few_rows_and_enter_on_more_shows_the_group(tmp_path: Path):
     d = tmp_path / "logs"
     d.mkdir()
-    lines = []
-    for i in range(3000):  # 3,000 visitor IPs of a public website bucket: 3,000 findings
-        ts = f"[01/Jan/2026:00:{i // 60 % 60:02d}:{i % 60:02d} +0000]"
-        lines.append(f"o site {ts} 10.{i // 250}.{i % 250}.9 - R{i} REST.GET.OBJECT k{i} \"GET /k{i} HTTP/1.1\" "
-                     f"200 - 10 10 1 1 \"-\" \"curl/8\" - h SigV4 TLS_AES_128_GCM_SHA256 - site.s3.amazonaws.com TLSv1.3 - -")
+    # 3,000 visitor IPs of a public website bucket: 3,000 findings
+    lines = [anonymous_line("site", f"10.{i // 250}.{i % 250}.9", i, i) for i in range(3000)]
     (d / "a.log").write_text("\n".join(lines) + "\n")
     app = make_app("--no-follow", str(d))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -111,12 +115,8 @@ async def test_the_tab_with_thousands_of_findings_draws_few_rows_and_enter_on_mo
 async def test_findings_keys_move_the_cursor_and_only_screen_rows_are_drawn(tmp_path: Path):
     d = tmp_path / "logs"
     d.mkdir()
-    lines = []
-    for b in range(3):          # three buckets x 40 visitors: one group of 120 findings (20 shown, "more")
-        for i in range(40):
-            ts = f"[01/Jan/2026:00:{i % 60:02d}:{b:02d} +0000]"
-            lines.append(f"o site{b} {ts} 10.9.{b}.{i} - R{b}{i} REST.GET.OBJECT k{i} \"GET /k{i} HTTP/1.1\" "
-                         f"200 - 10 10 1 1 \"-\" \"curl/8\" - h SigV4 TLS_AES_128_GCM_SHA256 - s.s3.amazonaws.com TLSv1.3 - -")
+    # three buckets x 40 visitors: one group of 120 findings (20 shown, "more")
+    lines = [anonymous_line(f"site{b}", f"10.9.{b}.{i}", i, i * 60 + b) for b in range(3) for i in range(40)]
     (d / "a.log").write_text("\n".join(lines) + "\n")
     app = make_app("--no-follow", str(d))
     async with app.run_test(size=(80, 24)) as pilot:

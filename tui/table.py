@@ -195,7 +195,47 @@ class TableModel:
         self.version += 1
 
 
-class RequestsTable(ScrollView, can_focus=True):
+class CursorRows:
+    """Cursor keys of a Line-API ``ScrollView`` whose line 0 is a header: ``cursor`` (a row index),
+    ``row_count`` and ``visible_rows`` come from the widget; ``_cursor_moved`` is its hook."""
+
+    cursor: int
+
+    def move_cursor(self, row: int) -> None:
+        n = self.row_count  # type: ignore[attr-defined]
+        old = self.cursor
+        self.cursor = max(0, min(row, n - 1)) if n else 0
+        self._cursor_moved()
+        self._scroll_cursor_visible()
+        if old != self.cursor:
+            self.refresh()  # type: ignore[attr-defined]
+
+    def _cursor_moved(self) -> None:
+        pass
+
+    def _scroll_cursor_visible(self) -> None:
+        top = int(self.scroll_offset.y)  # type: ignore[attr-defined]
+        height = self.visible_rows  # type: ignore[attr-defined]
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)  # type: ignore[attr-defined]
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True,  # type: ignore[attr-defined]
+                           force=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * self.visible_rows)  # type: ignore[attr-defined]
+
+    def action_home(self) -> None:
+        self.move_cursor(0)
+
+    def action_end(self) -> None:
+        self.move_cursor(self.row_count - 1)  # type: ignore[attr-defined]
+
+
+class RequestsTable(CursorRows, ScrollView, can_focus=True):
     """Line-API table of requests; line 0 is the (fixed) header."""
 
     BINDINGS = [
@@ -441,38 +481,12 @@ class RequestsTable(ScrollView, can_focus=True):
         return out
 
     # --- cursor ------------------------------------------------------------------------------
-    def move_cursor(self, row: int) -> None:
-        n = self.row_count
-        old = self.cursor
-        self.cursor = max(0, min(row, n - 1)) if n else 0
-        at_end = self.cursor >= n - 1
+    def _cursor_moved(self) -> None:
+        at_end = self.cursor >= self.row_count - 1
         if self.follow and not at_end:
             self.set_follow(False)
         elif at_end and not self.follow and self.new_rows:
             self.new_rows = 0
-        self._scroll_cursor_visible()
-        if old != self.cursor:
-            self.refresh()
-
-    def _scroll_cursor_visible(self) -> None:
-        top = int(self.scroll_offset.y)
-        height = self.visible_rows
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True, force=True)
-
-    def action_cursor(self, delta: int) -> None:
-        self.move_cursor(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor + direction * self.visible_rows)
-
-    def action_home(self) -> None:
-        self.move_cursor(0)
-
-    def action_end(self) -> None:
-        self.move_cursor(self.row_count - 1)
 
     def action_open(self) -> None:
         pos = self.selected_position()

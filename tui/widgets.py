@@ -27,7 +27,7 @@ from s3tail.core.safe import visible
 
 from .backend import FACET_FIELDS
 from .findings import MAX_MEMBERS, FindingGroup, FindingsIndex, More
-from .table import fit
+from .table import CursorRows, fit
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 FACET_LABELS = {"bucket": "bucket", "requester": "requester", "http_status": "status",
@@ -149,7 +149,7 @@ class FacetPanel(OptionList):
             self.post_message(self.Chosen(*hit))
 
 
-class FindingsView(ScrollView, can_focus=True):
+class FindingsView(CursorRows, ScrollView, can_focus=True):
     """Findings grouped by severity and rule (a header row per group with its total count and last
     seen, its newest findings, a "more" line), drawn with the Line API: a frame costs the rows on
     screen, and new rows cost nothing until shown. Enter shows the evidence in the Requests tab."""
@@ -183,7 +183,7 @@ class FindingsView(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self._rows: list[Any] = []   # a FindingGroup, a finding or a More per line
         self._shown: Any = ()
-        self.cursor_row = 0
+        self.cursor = 0
         self._cells: LRUCache[int, list[str]] = LRUCache(4096)   # per row index, until rows change
         self._widths = [len(h) for h, _ in self.COLUMNS[:-1]] + [0]
         self._styles: dict[str, Any] = {}
@@ -191,6 +191,14 @@ class FindingsView(ScrollView, can_focus=True):
     @property
     def row_count(self) -> int:
         return len(self._rows)
+
+    @property
+    def cursor_row(self) -> int:
+        return self.cursor
+
+    @property
+    def visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
 
     def show_findings(self, findings: list[Any]) -> None:
         """Show these findings (grouped here; the app passes rows made off the UI thread to
@@ -211,7 +219,7 @@ class FindingsView(ScrollView, can_focus=True):
             for k, cell in enumerate(self._row_cells(i)):
                 widths[k] = max(widths[k], len(cell))
         self._widths = [min(w, cap) if cap else 0 for w, (_, cap) in zip(widths, self.COLUMNS)]
-        self.cursor_row = min(self.cursor_row, max(0, len(self._rows) - 1))
+        self.cursor = min(self.cursor, max(0, len(self._rows) - 1))
         self.virtual_size = Size(self.size.width, len(self._rows) + 1)
         self._scroll_cursor_visible()
         self.refresh()
@@ -281,55 +289,24 @@ class FindingsView(ScrollView, can_focus=True):
         if isinstance(self._rows[i], FindingGroup) or (not isinstance(self._rows[i], More)
                                                       and self._group_of(i) is None):
             style = style + self._style("group")
-        if i == self.cursor_row:
+        if i == self.cursor:
             style = style + self._style("cursor")
         return Strip([Segment(self._line(self._row_cells(i), width), style)])
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self._rows) + 1)
 
-    # --- cursor ------------------------------------------------------------------------------
-    @property
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
-
-    def move_cursor(self, row: int) -> None:
-        old = self.cursor_row
-        self.cursor_row = max(0, min(row, len(self._rows) - 1)) if self._rows else 0
-        self._scroll_cursor_visible()
-        if old != self.cursor_row:
-            self.refresh()
-
-    def _scroll_cursor_visible(self) -> None:
-        top = int(self.scroll_offset.y)
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True, force=True)
-        elif self.cursor_row >= top + self._page:
-            self.scroll_to(y=self.cursor_row - self._page + 1, animate=False, immediate=True, force=True)
-
-    def action_cursor(self, delta: int) -> None:
-        self.move_cursor(self.cursor_row + delta)
-
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor_row + direction * self._page)
-
-    def action_home(self) -> None:
-        self.move_cursor(0)
-
-    def action_end(self) -> None:
-        self.move_cursor(len(self._rows) - 1)
-
     def visible_text(self) -> list[str]:
         """The header and the rows on screen as plain text (tests)."""
         width = self.scrollable_content_region.width or self.size.width or 80
         top = int(self.scroll_offset.y)
-        rows = range(top, min(len(self._rows), top + self._page))
+        rows = range(top, min(len(self._rows), top + self.visible_rows))
         return [self._line([h for h, _ in self.COLUMNS], width)] + [self._line(self._row_cells(i), width) for i in rows]
 
     def selected(self) -> Any:
         """The finding (or FindingGroup) under the cursor (a "more" line stands for its group)."""
-        if 0 <= self.cursor_row < len(self._rows):
-            row = self._rows[self.cursor_row]
+        if 0 <= self.cursor < len(self._rows):
+            row = self._rows[self.cursor]
             return row.group if isinstance(row, More) else row
         return None
 
