@@ -4,7 +4,8 @@
     python bench/rules.py /tmp/gen-200k.log [--runs 5] [--config FILE] [--disable RULE_ID ...]
 
 Two paths are measured. **Columns** (the fast ingest path): parse alone as column batches
-(``colblock.from_block`` over blocks of ``--block-mb`` MB when the C extension has it, else
+(``ingest.iter_column_batches``: ``colblock.from_block`` over blocks of ``--block-mb`` MB, default 16 as
+the ingest's batches, when the C extension has it, else
 ``columns.from_events`` over batches of ``--column-batch`` events), parse + ``RuleEngine.process_columns``
 (then ``flush``), the difference per event and its ratio to parse, and the rules over batches already
 built. **Events**: as before (below).
@@ -80,7 +81,7 @@ def rules_only(events: list) -> tuple[float, float]:
 
 
 COLUMN_BATCH = 8192
-BLOCK_MB = 1.0
+BLOCK_MB = 16.0     # the ingest's column batches: 16 MB of log lines each (~27,000 rows of generated logs)
 
 
 FORCE_EVENTS = False
@@ -100,14 +101,8 @@ def column_source() -> str:
 def column_batches(path: str, dicts: columns.Dicts):
     """Column batches of the file, as the ingest makes them (see the module docstring)."""
     if column_source() == "colblock.from_block" and not path.endswith((".json", ".jsonl", ".gz")):
-        from s3tail.core import colblock
-        with open(path, "rb") as fh:
-            data = fh.read()
-        line = offset = 0
-        for block in colblock.split_blocks(data, int(BLOCK_MB * (1 << 20))):
-            yield colblock.from_block(block, path, line + 1, offset, dicts)
-            line += block.count(b"\n")
-            offset += len(block)
+        from s3tail.core.ingest import iter_column_batches
+        yield from iter_column_batches([path], dicts, block=int(BLOCK_MB * (1 << 20)))
         return
     batch: list = []
     for item in iter_sources([path]):

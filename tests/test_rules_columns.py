@@ -405,3 +405,173 @@ def test_one_batch_spanning_longer_than_the_request_counts_are_kept(generated):
     small = fingerprint(by_events(generated, 2000, config).findings())
     assert fingerprint(by_events(generated, len(generated), config).findings()) == small
     assert fingerprint(by_columns(generated, len(generated), config).findings()) == small
+
+
+# ------------------------------------------------------------------ round 3: code verdicts, segments, lazy evidence
+
+LOGS = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/"
+
+
+def tampering_traffic(seed: int) -> list[Event]:
+    """Writes and deletes of log objects (AWSLogs/, an any-bucket prefix, a prefix of one bucket) and of
+    ordinary keys, by people, service principals, aws-internal agents and lifecycle (S3.*), some failing,
+    with CloudTrail DeleteObjects (several keys, some logs) and PutObject rows in between."""
+    rnd = random.Random(seed)
+    keys = [LOGS + "a.json.gz", "logs/app/2024-05-14.log", "audit/x.log", "data/file.csv", "AWSLogs/", "x/AWSLogs/y",
+            "audit-not/x", None]
+    who = [rulekit.ACTOR, rulekit.OTHER, "svc:logging.s3.amazonaws.com", None]
+    ops = ["REST.PUT.OBJECT", "REST.DELETE.OBJECT", "REST.COPY.OBJECT_GET", "REST.POST.UPLOAD", "BATCH.DELETE.OBJECT",
+           "S3.EXPIRE.OBJECT", "REST.GET.OBJECT", "REST.POST.MULTI_OBJECT_DELETE", "REST.PUT.ACL"]
+    out = []
+    for i in range(3000):
+        at = i * 2.0
+        if i % 17 == 0:
+            objs = [{"Key": k} for k in rnd.sample([LOGS + f"{i}.gz", "data/a", "logs/b", "audit/c", 7], 3)]
+            out.append(rulekit.ct("DeleteObjects", {"bucketName": "acme-logs", "delete": {"Object": objs}}, at=at,
+                                  bucket=rnd.choice(["acme-logs", "acme-data"]),
+                                  error=rnd.choice([None, None, "AccessDenied"])))
+            continue
+        if i % 23 == 0:
+            out.append(rulekit.ct("PutObject", {"bucketName": "acme-logs", "key": LOGS + "b"}, at=at, key=LOGS + "b",
+                                  requester=rnd.choice(who[:3])))
+            continue
+        requester = rnd.choice(who)
+        out.append(rulekit.ev(rnd.choice(ops), rnd.choice(keys), at=at, requester=requester,
+                              bucket=rnd.choice(["acme-logs", "acme-data"]),
+                              http_status=rnd.choice([200, 200, 204, 403]),
+                              user_agent=rnd.choice(["aws-cli/2.15.0", "aws-internal/3 aws-sdk-java/1.12"]),
+                              remote_ip=f"192.0.2.{rnd.randrange(9)}"))
+    return out
+
+
+@pytest.mark.parametrize("config", [
+    {},
+    {"log_prefixes": ["/logs/", "s3://acme-logs/audit/", "acme-data/data/"]},
+    {"log_prefixes": ["s3://acme-logs"]},
+])
+@pytest.mark.parametrize("batch", [50, 3000])
+def test_log_tampering_code_verdict(config, batch, monkeypatch):
+    """s3.log_tampering decided per code on access-log rows (AWSLogs/ and log_prefixes per key code and
+    bucket, write/delete operations per request code, service principals per identity code), CloudTrail
+    rows (DeleteObjects keys) through the rule's match: the event path's findings, and no full event
+    for an access-log row."""
+    events = tampering_traffic(batch)
+    findings = assert_same(events, batch, config)
+    assert [f for f in findings if f.rule_id == "s3.log_tampering"]
+    assert_same(events, batch, config, plain=True)
+    from s3tail.core.rules import vector
+    slow_sources: list = []
+    original = vector._Ctx.rule_rows
+
+    def rule_rows(self, rule):
+        fast, weight, slow = original(self, rule)
+        if rule.id == "s3.log_tampering":
+            slow_sources.extend(self.batch.event(i).source for i in slow.tolist())
+        return fast, weight, slow
+    monkeypatch.setattr(vector._Ctx, "rule_rows", rule_rows)
+    by_columns(events, batch, config)
+    assert slow_sources and set(slow_sources) == {"cloudtrail"}
+
+
+def test_bulk_segments_several_findings_per_group_in_one_batch(monkeypatch):
+    """In-order traffic spanning several dedup periods per group in one batch: every group decided in
+    bulk (segments found with numpy, no light row through _take), the event path's findings."""
+    events = sorted(anonymous_traffic(5), key=lambda e: e.ts)
+    config = {"rules": {ANON: {"dedup": 20}}}
+    taken = count_calls(monkeypatch, RuleEngine, "_take")
+    col = by_columns(events, 5000, config)
+    assert ANON not in taken
+    ref = by_events(events, 5000, config)
+    assert fingerprint(col.findings()) == fingerprint(ref.findings())
+    anon = [f for f in ref.findings() if f.rule_id == ANON]
+    assert max(sum(1 for g in anon if g.dedup_key == f.dedup_key) for f in anon) > 2
+
+
+def test_bulk_segments_fall_back_past_max_splits_and_out_of_order(monkeypatch):
+    """Groups with more segments than MAX_SPLITS in a batch, and groups whose rows are out of order
+    across dedup periods, take the row-by-row code: same findings."""
+    from s3tail.core.rules.vector import MAX_SPLITS
+    events = sorted(anonymous_traffic(6), key=lambda e: e.ts)
+    shuffled = events[:]
+    random.Random(1).shuffle(shuffled)
+    config = {"rules": {ANON: {"dedup": 0.3}}}
+    for evs in (events, shuffled):
+        taken = count_calls(monkeypatch, RuleEngine, "_take")
+        assert_same(evs, 4200, config)
+        assert_same(evs, 4200, config, plain=True)
+        assert ANON in taken
+    per_group = max(sum(1 for e in events if e.remote_ip == ip) for ip in {e.remote_ip for e in events})
+    assert per_group * 3 > 180 * MAX_SPLITS   # the busy visitor needs more segments than MAX_SPLITS
+
+
+def test_lazy_evidence_read_between_batches():
+    """Findings made in bulk build their refs and samples when read: read some (and not others) between
+    batches that then join them: the event path's evidence either way."""
+    events = anonymous_traffic(7)
+    ref = by_events(events, 400)
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    for k, i in enumerate(range(0, len(events), 400)):
+        engine.process_columns(from_events(events[i:i + 400], dicts))
+        for f in engine.findings()[k % 3::3]:
+            assert len(f.evidence) <= MAX_SAMPLES and len(f.event_refs) <= MAX_REFS
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(ref.findings())
+    assert [f.to_dict() for f in sorted(engine.findings(), key=fingerprint_one)] == \
+        [f.to_dict() for f in sorted(ref.findings(), key=fingerprint_one)]
+
+
+def fingerprint_one(f):
+    return fingerprint([f])[0]
+
+
+def test_lazy_evidence_loaded_when_the_dicts_are_replaced(generated):
+    """A new Dicts (a long follow): findings made in bulk under the old one hold its values no longer."""
+    from s3tail.core.rules.model import LazyFinding
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    engine.process_columns(from_events(generated[:6000], dicts))
+    lazy = [f for f in engine.findings() if type(f) is LazyFinding and f._src is not None]
+    assert lazy
+    engine.process_columns(from_events(generated[6000:8000], columns.Dicts()))
+    assert all(f._src is None for f in lazy)
+
+
+def test_pentest_literals_cover_every_alternative():
+    """PENTEST_LITERALS (the column path's ASCII prefilter of s3.pentest_user_agent): each top-level
+    alternative of PENTEST_UA contains one of them."""
+    from s3tail.core.rules.builtin import PENTEST_LITERALS, PENTEST_UA
+    alts, depth, cur = [], 0, ""
+    pattern = PENTEST_UA.pattern
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            cur += pattern[i:i + 2]
+            i += 2
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            alts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    alts.append(cur)
+    assert len(alts) > 30
+    for alt in alts:
+        plain = alt.replace("\\", "").replace(" ?", " ").lower()
+        assert any(lit.rstrip() in plain for lit in PENTEST_LITERALS), alt
+
+
+def test_pentest_user_agents_ascii_and_not():
+    """User agents that match only through Unicode case folding (long s, Kelvin sign) or plain ones:
+    the event path's findings."""
+    uas = ["Mozilla/5.0 (X11; Kali; Linux)", "\u017flurp/1.0", "\u212aali Linux", "sqlmap/1.7", "curl/8.0",
+           "Yahoo! Slurp", "parrotsec", "caf\u00e9-agent", "S3Scanner", "aws-cli/2.15.0 kalix"]
+    events = [rulekit.ev(at=i, user_agent=ua, requester=f"arn:aws:iam::123456789012:user/{uas.index(ua)}")
+              for i, ua in enumerate(uas * 3)]
+    findings = assert_same(events, 7)
+    raised = {f.dedup_key.rsplit("/", 1)[1] for f in findings if f.rule_id == "s3.pentest_user_agent"}
+    assert {"0", "1", "2", "3"} <= raised and not {"4", "5", "7"} & raised

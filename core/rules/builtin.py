@@ -55,6 +55,15 @@ PENTEST_UA = re.compile(
     r"teh_s3_bucketeer|mass3|cloudbrute|s3brute|s3-fuzzer|weirdaal|cloudsploit-scan|nuclei|sqlmap|nikto|"
     r"dirbuster|gobuster|feroxbuster|(?<![a-z])ffuf(?![a-z])|wfuzz|masscan|zgrab",
     re.I)
+# Code-level twin of PENTEST_UA (the column path): every alternative contains one of these lower-case
+# literals, so an ASCII user agent without one cannot match (tests check each alternative).
+PENTEST_LITERALS = (
+    "kali", "parrot", "pentoo", "s3scanner", "bucket_finder", "awsbucketdump", "slurp", "s3recon", "cloud_enum",
+    "lazys3", "pacu", "sandcastle", "s3-inspector", "scoutsuite", "scout suite", "s3enum", "bucketstream", "goblob",
+    "festin", "s3-buckets-bruteforcer", "teh_s3_bucketeer", "mass3", "cloudbrute", "s3brute", "s3-fuzzer",
+    "weirdaal", "cloudsploit-scan", "nuclei", "sqlmap", "nikto", "dirbuster", "gobuster", "feroxbuster", "ffuf",
+    "wfuzz", "masscan", "zgrab",
+)
 WEB_PROBE = re.compile(
     r"\.\./|\.\.\\|\.\.%2f|\.\.%5c|%2e%2e|%252e%252e|\.%2e|%2e\.|%c0%ae|<\?php|%3c%3fphp|/etc/passwd|"
     r"etc%2fpasswd|/proc/self/environ|<script|%3cscript|union(?:\s|\+|%20)+(?:all(?:\s|\+|%20)+)?select|"

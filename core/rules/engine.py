@@ -31,7 +31,7 @@ import heapq
 from bisect import bisect_right
 from collections import Counter, deque
 from itertools import accumulate, compress, repeat
-from operator import is_, itemgetter
+from operator import attrgetter, gt, is_, itemgetter
 from typing import Any, Iterable
 
 from ..actions import _KEYED, action_for
@@ -505,6 +505,19 @@ class RuleEngine:
         heapq.heappush(self._heap, (f.close_ts, self._seq, f))
         return f
 
+    def _schedule(self, findings: list[Finding], ordered: bool = False) -> None:
+        """Schedule the closing of many new findings with one heap entry (a :class:`_Bundle`);
+        ``ordered``: they are in order of ``close_ts`` already."""
+        if not findings:
+            return
+        closes = list(map(_CLOSE, findings))
+        if not ordered and any(map(gt, closes, closes[1:])):
+            order = sorted(range(len(closes)), key=closes.__getitem__)
+            closes = [closes[i] for i in order]
+            findings = [findings[i] for i in order]
+        self._seq += 1
+        heapq.heappush(self._heap, (closes[0], self._seq, _Bundle(closes, findings)))
+
     def _reschedule(self, rule: Rule, f: Finding) -> None:
         close_ts = f.first_ts + rule.dedup * 60
         if close_ts != f.close_ts:
@@ -644,6 +657,21 @@ class RuleEngine:
         wm = self.watermark
         while heap and heap[0][0] < wm:
             close_ts, _, f = heapq.heappop(heap)
+            if type(f) is _Bundle:   # many findings, by close time: the due ones, the rest back
+                closes, fs, i = f.closes, f.findings, f.i
+                while i < len(closes) and closes[i] < wm:
+                    g = fs[i]
+                    if not g.closed and closes[i] == g.close_ts:
+                        self._close(g)
+                        table = self._by_id[g.rule_id].open
+                        if table.get(g.dedup_key) is g:
+                            del table[g.dedup_key]
+                    i += 1
+                f.i = i
+                if i < len(closes):
+                    self._seq += 1
+                    heapq.heappush(heap, (closes[i], self._seq, f))
+                continue
             if not f.closed and close_ts == f.close_ts:
                 self._close(f)
                 table = self._by_id[f.rule_id].open
@@ -654,9 +682,12 @@ class RuleEngine:
 
     def flush(self) -> list[Finding]:
         """Close every window and finding (end of input); returns the findings closed now."""
+        closed = self._closed
         for rule in self.rules:
-            for f in rule.open.values():
-                self._close(f)
+            fs = [f for f in rule.open.values() if not f.closed]
+            for f in fs:
+                f.closed = True
+            closed += fs
             rule.open.clear()
             rule.windows.clear()
         self._req_chunks.clear()
@@ -670,6 +701,19 @@ class RuleEngine:
     def findings(self) -> list[Finding]:
         """Every finding so far, open and closed, in creation order."""
         return list(self._all)
+
+
+class _Bundle:
+    """One heap entry for many findings (:meth:`RuleEngine._schedule`): their close times ascending;
+    ``i``: the first not handled yet."""
+
+    __slots__ = ("closes", "findings", "i")
+
+    def __init__(self, closes: list, findings: list):
+        self.closes, self.findings, self.i = closes, findings, 0
+
+
+_CLOSE = attrgetter("close_ts")
 
 
 def _add_at(values: list, value, rules, out: dict[int, list]) -> None:

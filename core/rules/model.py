@@ -102,17 +102,67 @@ class Finding:
         return f"Finding({self.rule_id} {self.severity} {self.bucket!r} {self.actor!r} x{self.count})"
 
 
+_REFS, _EVIDENCE, _DETAILS = Finding.event_refs, Finding.evidence, Finding.details   # the slots
+
+
+def _lazy_slot(slot: Any) -> property:
+    """A :class:`LazyFinding` attribute kept in ``slot`` of :class:`Finding`, built on first access."""
+    def get(self: "LazyFinding") -> Any:
+        if self._src is not None:
+            self._load()
+        return slot.__get__(self, Finding)
+
+    def put(self: "LazyFinding", value: Any) -> None:
+        if self._src is not None:
+            self._load()
+        slot.__set__(self, value)
+    return property(get, put)
+
+
+class LazyFinding(Finding):
+    """A finding made in bulk by the column path (:func:`new_findings`): the same attributes, but
+    ``event_refs`` and ``evidence`` are built from its source's columns on first access
+    (``source.evidence(at)`` -> (refs, samples)) and ``details`` is made on first access: most
+    findings of a busy rule are never read back, and each object not made is one the cyclic
+    garbage collector does not walk."""
+
+    __slots__ = ("_src", "_at")
+
+    def _load(self) -> None:
+        refs, samples = self._src.evidence(self._at)
+        _REFS.__set__(self, refs)
+        _EVIDENCE.__set__(self, samples)
+        self._src = None
+
+    event_refs = _lazy_slot(_REFS)   # type: ignore[assignment]
+    evidence = _lazy_slot(_EVIDENCE)  # type: ignore[assignment]
+
+    @property
+    def details(self) -> dict:  # type: ignore[override]
+        try:
+            return _DETAILS.__get__(self, Finding)
+        except AttributeError:
+            d: dict[str, Any] = {}
+            _DETAILS.__set__(self, d)
+            return d
+
+    @details.setter
+    def details(self, value: dict) -> None:
+        _DETAILS.__set__(self, value)
+
+
 def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, remote_ips, keys, firsts,
-                 lasts, closes, counts, refs, evidence) -> list[Finding]:
+                 lasts, closes, counts, source, ats) -> list[Finding]:
     """Many findings of one rule at once (the column path), each as ``Finding(...)`` followed by
-    ``add`` of its evidence events would make it: one list item per finding in every argument
-    (``refs``/``evidence``: the finding's own lists, already capped at MAX_REFS / MAX_SAMPLES)."""
+    ``add`` of its evidence events would make it: one item per finding in every iterable argument;
+    ``source.evidence(at)`` gives a finding's refs and samples (already capped at MAX_REFS /
+    MAX_SAMPLES), asked on first access (:class:`LazyFinding`)."""
     make = object.__new__
     out: list[Finding] = []
     append = out.append
-    for b, rq, ip, k, t0, t1, c, n, r, e in zip(buckets, requesters, remote_ips, keys, firsts, lasts, closes,
-                                                counts, refs, evidence):
-        f = make(Finding)
+    for b, rq, ip, k, t0, t1, c, n, at in zip(buckets, requesters, remote_ips, keys, firsts, lasts, closes,
+                                              counts, ats):
+        f = make(LazyFinding)
         f.rule_id = rule_id
         f.severity = severity
         f.title = title
@@ -122,12 +172,11 @@ def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, r
         f.first_ts = t0
         f.last_ts = t1
         f.count = n
-        f.evidence = e
-        f.event_refs = r
-        f.details = {}
         f.dedup_key = k
         f.closed = False
         f.close_ts = c
+        f._src = source
+        f._at = at
         append(f)
     return out
 

@@ -6,9 +6,11 @@ Per rule and batch, three kinds of rows:
 * **fast hits**: rows of access-log events (request ``source`` ``s3access``) whose hit is decided by
   verdict tables per dictionary code (operation set and status class per ``request`` code, anonymous
   and AWS-service per ``identity`` code, TLS/SigV2/aws-internal/pentest per ``client`` code, cipher and
-  website host per ``xport`` code, public per ``bucket`` code, sensitive-pattern per ``key`` code),
-  gathered and combined with numpy; the verdicts mirror the built-in ``match`` functions (same
-  parameters, from the rule's ``params`` and the engine's settings);
+  website host per ``xport`` code, public per ``bucket`` code, sensitive-pattern and log-object
+  (AWSLogs/, ``log_prefixes`` of any or of the row's bucket) per ``key`` code), gathered and combined
+  with numpy; the verdicts mirror the built-in ``match`` functions (same parameters, from the rule's
+  ``params`` and the engine's settings). Verdicts over big tables (keys) are decided only for the
+  codes of rows a rule may match (:meth:`ColumnRunner.verdict_codes`, :meth:`ColumnRunner.literal_some`);
 * **slow rows**: rows the codes cannot decide (CloudTrail rows, rules whose hit reads a request body
   or the request URI, user rules, rules whose config the verdict tables do not model): the row's
   full :class:`Event` (``batch.event``), the engine's gate test and the rule's own ``match``;
@@ -26,11 +28,20 @@ of all rows in numpy only.
 
 Stateless rules (single mode, hits ONE: anonymous access, insecure transport, SigV2, pentest agents,
 sensitive objects, bucket deletion) skip ``_take`` for most groups: :meth:`ColumnRunner.run_single`
-decides each group of the batch at once (join the open finding, or one new finding; made together by
-``model.new_findings``), and only groups it cannot decide that way take the row-by-row code.
+splits each group's rows into *segments*, one per finding they go to (the open finding, then a new one
+each time a row passes the current one's ``close_ts``; found with a few numpy passes when the group's
+rows are in time order, or all fall in one segment), joins the open findings and makes the new ones
+together (``model.new_findings``); only groups it cannot decide that way take the row-by-row code. The
+new findings are :class:`~.model.LazyFinding` objects: their refs and samples are built from the
+batch's codes (:class:`_Evidence`) when first read, and rows of later batches that join one before
+that are kept as further parts (:class:`_Parts`). Their closing is scheduled with one heap entry per
+rule and batch (``RuleEngine._schedule``). A new :class:`Dicts` first builds every unread finding's
+evidence (sources hold the old one's values).
 
 Request counts for ``min_error_share`` are kept per batch as numpy group codes, pieces and counts
-(:class:`ColumnCounts`, one entry of the engine's queue of counts per batch, read through ``within``).
+(:class:`ColumnCounts`, one entry of the engine's queue of counts per batch, read through ``within``:
+per key, its pieces and running sums, and a range of pieces found by bisection when the pieces are in
+time order).
 
 Documented differences from :meth:`RuleEngine.process_batch` (same findings otherwise):
 
@@ -52,9 +63,10 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
 from __future__ import annotations
 
 import fnmatch
-import heapq
-from collections import deque, namedtuple
-from functools import partial
+from bisect import bisect_left, bisect_right
+from collections import namedtuple
+from itertools import accumulate, chain, compress, repeat
+from operator import add, attrgetter, is_not, itemgetter, le
 from typing import Any
 
 import numpy as np
@@ -62,7 +74,7 @@ import numpy as np
 from ..columns import ColumnBatch, Dicts, EventBatch, Table
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
-from .model import MAX_REFS, MAX_SAMPLES, ONE, Rule, new_findings
+from .model import MAX_REFS, MAX_SAMPLES, ONE, LazyFinding, Rule, new_findings
 
 # The fields of an event that the engine, findings, samples and built-in titles read for fast rows.
 Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
@@ -72,11 +84,14 @@ STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", 
 NONE = np.zeros(0, dtype=np.intp)
 LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
+MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
+_ITEM0, _ITEM1, _ITEM3 = itemgetter(0), itemgetter(1), itemgetter(3)
+_FIRST_TS, _CLOSE_TS = attrgetter("first_ts"), attrgetter("close_ts")
 FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
     "s3.object_access_errors": True, "s3.enumeration": True, "s3.mass_download": False,
     "s3.mass_delete": True, "s3.anonymous_access": True, "s3.insecure_transport": True,
     "s3.sigv2_request": True, "s3.pentest_user_agent": True, "s3.sensitive_object_access": True,
-    "s3.bucket_deleted": True,
+    "s3.bucket_deleted": True, "s3.log_tampering": None,   # None: (1, None, None, {"keys": [key]})
 }
 
 
@@ -86,12 +101,15 @@ class ColumnCounts:
     and ``counts``, sorted by code then piece; per piece ``lo``, ``hi`` and ``last`` (the newest
     ``hi`` of every piece up to it, for the engine's queue of counts)."""
 
-    __slots__ = ("ids", "piece", "counts", "lo", "hi", "last", "runner")
+    __slots__ = ("ids", "piece", "counts", "lo", "hi", "last", "runner", "keys", "ordered")
 
     def __init__(self, ids: np.ndarray, piece: np.ndarray, counts: np.ndarray, lo: list, hi: list, last: list,
                  runner: "ColumnRunner"):
         self.ids, self.piece, self.counts = ids, piece, counts
         self.lo, self.hi, self.last, self.runner = lo, hi, last, runner
+        self.keys: dict[int, tuple[list, list]] = {}   # group code -> (its pieces, running sums of counts)
+        # pieces in time order (lo and hi never decrease): the pieces overlapping a span are a range
+        self.ordered = all(map(le, lo, lo[1:])) and all(map(le, hi, hi[1:]))
 
     def within(self, key, start, end, horizon) -> int:
         """Requests of ``key`` in the pieces that overlap [start, end] and are not dropped (a piece
@@ -99,13 +117,22 @@ class ColumnCounts:
         i = self.runner.pack_key(key)
         if i is None:
             return 0
-        ids = self.ids
-        a = int(ids.searchsorted(i))
-        if a == len(ids) or ids[a] != i:
+        ent = self.keys.get(i)
+        if ent is None:
+            ids = self.ids
+            a = int(ids.searchsorted(i))
+            b = int(ids.searchsorted(i, "right")) if a < len(ids) and ids[a] == i else a
+            ent = self.keys[i] = (self.piece[a:b].tolist(), [0] + list(accumulate(self.counts[a:b].tolist())))
+        pieces, sums = ent
+        if not pieces:
             return 0
-        b = int(ids.searchsorted(i, "right"))
         lo, hi, last = self.lo, self.hi, self.last
-        return sum([c for p, c in zip(self.piece[a:b].tolist(), self.counts[a:b].tolist())
+        if self.ordered:
+            first = max(bisect_left(hi, start), bisect_left(last, horizon))
+            stop = bisect_right(lo, end)
+            j0, j1 = bisect_left(pieces, first), bisect_left(pieces, stop)
+            return sums[j1] - sums[j0] if j1 > j0 else 0
+        return sum([sums[j + 1] - sums[j] for j, p in enumerate(pieces)
                     if hi[p] >= start and lo[p] <= end and last[p] >= horizon])
 
 
@@ -125,17 +152,27 @@ class _Store:
             self.n += len(chunk["gid"])
             if len(self.chunks) > COMPACT_CHUNKS:
                 self.prune(span, wm)
+                if len(self.chunks) > COMPACT_CHUNKS:
+                    self.all()
 
     def prune(self, span: float, wm: float) -> None:
-        """Keep the entries a window can still use (see the module docstring)."""
-        data = self.all()
-        if data is None:
-            return
-        ts = data["ts"]
-        keep = (ts >= self.newest[data["gid"]] - span) | (data["late"] & (ts >= wm - IDLE_SECONDS - SWEEP_EVERY - span))
-        if not keep.all():
-            self.chunks = [{k: v[keep] for k, v in data.items()}] if keep.any() else []
-            self.n = int(keep.sum())
+        """Keep the entries a window can still use (see the module docstring), chunk by chunk."""
+        out, n = [], 0
+        late_limit = wm - IDLE_SECONDS - SWEEP_EVERY - span
+        newest = self.newest
+        for c in self.chunks:
+            ts = c["ts"]
+            keep = ts >= newest[c["gid"]] - span
+            late = c["late"]
+            if late.any():
+                keep |= late & (ts >= late_limit)
+            if keep.all():
+                out.append(c)
+                n += len(ts)
+            elif keep.any():
+                out.append({k: v[keep] for k, v in c.items()})
+                n += int(keep.sum())
+        self.chunks, self.n = out, n
 
     def all(self) -> dict[str, np.ndarray] | None:
         if not self.chunks:
@@ -177,6 +214,111 @@ class _Store:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+class _Evidence:
+    """The refs and samples of segments of one batch's rows (:meth:`ColumnRunner.take_segments`):
+    the codes and line numbers of each segment's first rows (up to MAX_REFS), built into tuples on
+    demand (:meth:`evidence`, a :class:`~.model.LazyFinding`'s source)."""
+
+    __slots__ = ("obj", "line", "time", "req", "key", "start", "count", "lists")
+
+    def __init__(self, runner: "ColumnRunner", ctx: "_Ctx", rows: np.ndarray, segp: np.ndarray, segc: np.ndarray):
+        take = np.minimum(segc, MAX_REFS)
+        self.count = segc
+        self.start = np.concatenate(([0], np.cumsum(take)[:-1]))
+        if len(take) and (take == 1).all():
+            pos = segp
+        else:
+            pos = np.repeat(segp - self.start, take) + np.arange(int(take.sum()))
+        sel = rows[pos]
+        c = ctx.c
+        self.obj, self.time, self.req, self.key = (c["object"][sel], c["time"][sel], c["request"][sel], c["key"][sel])
+        self.line = ctx.batch.log_line[sel]
+        d = ctx.d
+        self.lists = (d["object"].values, runner.plist(d["time"], "text", _ITEM1),
+                      runner.plist(d["request"], "sample_action", _sample_action), d["key"].values,
+                      runner.plist(d["request"], "status", _ITEM3))
+
+    def evidence(self, at: int) -> tuple[list, list]:
+        """(refs, samples) of segment ``at``: its first MAX_REFS / MAX_SAMPLES rows."""
+        c = self.count.item(at)
+        return self.span(at, min(c, MAX_REFS), min(c, MAX_SAMPLES))
+
+    def span(self, at: int, nrefs: int, nsamples: int) -> tuple[list, list]:
+        """(refs, samples) of the first ``nrefs`` / ``nsamples`` rows of segment ``at``."""
+        p = self.start.item(at)
+        ov, text, action, kv, status = self.lists
+        if nrefs <= 4:   # a few rows: numpy scalars (slices cost more)
+            obj, line = self.obj.item, self.line.item
+            refs = [(ov[obj(i)], _line(line(i))) for i in range(p, p + nrefs)]
+            if not nsamples:
+                return refs, []
+            time, req, key = self.time.item, self.req.item, self.key.item
+            return refs, [r + (text[time(i)], action[req(i)], kv[key(i)], status[req(i)])
+                          for r, i in zip(refs, range(p, p + nsamples))]
+        q = p + nrefs
+        objs = list(map(ov.__getitem__, self.obj[p:q].tolist()))
+        lines = self.line[p:q].tolist()
+        if -1 in lines:
+            lines = [None if x == -1 else x for x in lines]
+        refs = list(zip(objs, lines))
+        if not nsamples:
+            return refs, []
+        q = p + nsamples
+        req = self.req[p:q].tolist()
+        return refs, list(zip(objs, lines, map(text.__getitem__, self.time[p:q].tolist()),
+                              map(action.__getitem__, req), map(kv.__getitem__, self.key[p:q].tolist()),
+                              map(status.__getitem__, req)))
+
+
+class _Parts:
+    """The evidence of a :class:`~.model.LazyFinding` that later batches joined before it was read:
+    parts ``source, segment, refs, samples`` in order, flat (refs and samples: how many of the
+    segment's first rows it keeps, up to MAX_REFS / MAX_SAMPLES in all)."""
+
+    __slots__ = ("parts", "refs", "samples")
+
+    def __init__(self, src: _Evidence, at: int):
+        c = src.count.item(at)
+        self.refs, self.samples = min(c, MAX_REFS), min(c, MAX_SAMPLES)
+        self.parts = [src, at, self.refs, self.samples]
+
+    def add(self, src: _Evidence, at: int, count: int) -> None:
+        room = MAX_REFS - self.refs
+        if room > 0:
+            n = min(count, room)
+            k = max(0, min(n, MAX_SAMPLES - self.samples))
+            self.parts += (src, at, n, k)
+            self.refs += n
+            self.samples += k
+
+    def evidence(self, _at: Any) -> tuple[list, list]:
+        refs: list = []
+        samples: list = []
+        parts = self.parts
+        for i in range(0, len(parts), 4):
+            r, s = parts[i].span(*parts[i + 1:i + 4])
+            refs += r
+            samples += s
+        return refs, samples
+
+
+def _runs(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of sorted ``s`` and how many times each occurs."""
+    if not len(s):
+        return s, np.zeros(0, np.int64)
+    head = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    return s[head], np.diff(np.append(head, len(s)))
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` by sorting (no hash table, no numpy.ma)."""
+    return _runs(np.sort(a))[0]
+
+
+def _line(x: int):
+    return None if x == -1 else x
+
+
 class ColumnRunner:
     """The column path of one :class:`RuleEngine` (see the module docstring)."""
 
@@ -189,6 +331,8 @@ class ColumnRunner:
         self._bval: list[Any] = []
         self._pairs: dict[int, int] = {}    # pair group code (see _Ctx.group_codes) -> interned id
         self._derived: dict[tuple, tuple[Table, np.ndarray]] = {}
+        self._lists: dict[tuple, tuple[Table, list]] = {}
+        self._classified: dict[Any, tuple] = {}     # operation -> _classify(operation)
         self._stores: dict[str, _Store] = {}
         self._texts: dict[tuple, dict[str, bool]] = {}   # (field, literals) -> text -> may hold one
         self._seq = 0
@@ -211,14 +355,31 @@ class ColumnRunner:
         """Interned ids of the (bucket, value) keys of pair group codes (see :meth:`_Ctx.group_codes`):
         a dict lookup per distinct code, Python interning only for pairs not seen before."""
         u, inv = np.unique(codes, return_inverse=True)
-        ul = u.tolist()
+        return np.array(self.unique_pair_ids(u), dtype=np.int64)[inv.reshape(-1)]
+
+    def unique_pair_ids(self, codes: np.ndarray) -> list[int]:
+        """:meth:`pair_ids` of distinct pair group codes, as a list."""
+        ul = codes.tolist()
         ids = list(map(self._pairs.get, ul))
         if None in ids:
             gid, gval, bval, pairs = self.gid, self._gval, self._bval, self._pairs
             for j, (p, i) in enumerate(zip(ul, ids)):
                 if i is None:
                     ids[j] = pairs[p] = gid((bval[(p >> 32) - 1], gval[p & LOW]))
-        return np.array(ids, dtype=np.int64)[inv.reshape(-1)]
+        return ids
+
+    def plist(self, table: Table, name: Any, fn) -> list:
+        """``lst[code] = fn(value)`` for every code of ``table``, a Python list (values handed to
+        findings and samples as they are), extended as the table grows."""
+        key = (id(table), name)
+        ent = self._lists.get(key)
+        if ent is None or ent[0] is not table:
+            ent = self._lists[key] = (table, [])
+        lst = ent[1]
+        vals = table.values
+        if len(lst) < len(vals):
+            lst.extend(map(fn, vals[len(lst):]))
+        return lst
 
     def pack_key(self, key) -> int | None:
         """The group code of a group key (None when one of its parts was never interned)."""
@@ -227,10 +388,15 @@ class ColumnRunner:
             return None if b is None or a is None else ((b + 1) << 32) | a
         return self._gid.get(key)
 
-    def keys_of(self, codes: list[int]) -> list:
+    def keys_of(self, codes: np.ndarray) -> list:
         """The group keys of group codes."""
         gval, bval = self._gval, self._bval
-        return [gval[c] if c <= LOW else (bval[(c >> 32) - 1], gval[c & LOW]) for c in codes]
+        if not len(codes) or codes.max() <= LOW:
+            return list(map(gval.__getitem__, codes.tolist()))
+        if codes.min() > LOW:
+            return list(zip(map(bval.__getitem__, ((codes >> 32) - 1).tolist()),
+                            map(gval.__getitem__, (codes & LOW).tolist())))
+        return [gval[c] if c <= LOW else (bval[(c >> 32) - 1], gval[c & LOW]) for c in codes.tolist()]
 
     def verdict(self, table: Table, name: Any, fn, dtype=bool) -> np.ndarray:
         """``arr[code] = fn(value)`` over ``table`` (engine-local: verdicts depend on the config)."""
@@ -264,6 +430,43 @@ class ColumnRunner:
             out.append(v)
         return np.array(out, dtype=bool)
 
+    def _sparse(self, table: Table, name: Any) -> np.ndarray:
+        """The cached int8 per-code array ``name`` of ``table`` (-1: not decided yet), grown to the table."""
+        key = (id(table), name)
+        ent = self._derived.get(key)
+        arr = ent[1] if ent is not None and ent[0] is table else np.zeros(0, np.int8)
+        n = len(table.values)
+        if len(arr) < n:
+            arr = np.concatenate((arr, np.full(n - len(arr), -1, np.int8)))
+            self._derived[key] = (table, arr)
+        return arr
+
+    def verdict_codes(self, table: Table, name: Any, fn, codes: np.ndarray) -> np.ndarray:
+        """Per code of ``table`` (int8): ``fn(value)`` as 1 or 0, -1 when not asked yet; decided for
+        ``codes`` (the values of rows a rule may match only)."""
+        arr = self._sparse(table, name)
+        unknown = codes[arr[codes] < 0]
+        if len(unknown):
+            u = _unique(unknown)
+            vals = table.values
+            arr[u] = np.fromiter((bool(fn(vals[c])) for c in u.tolist()), np.int8, len(u))
+        return arr
+
+    def literal_some(self, table: Table, name: Any, literals: tuple, codes: np.ndarray) -> np.ndarray:
+        """Per code of ``table`` (int8): 1 when the value (a text or None) holds one of the lower-case
+        ``literals`` (:class:`Joined`), 0 when not, -1 when not asked yet; decided for ``codes``
+        (only the values of rows a rule may match are searched)."""
+        arr = self._sparse(table, name)
+        unknown = codes[arr[codes] < 0]
+        if len(unknown):
+            u = _unique(unknown)
+            vals = table.values
+            found = Joined([vals[c] or "" for c in u.tolist()]).find(literals)
+            arr[u] = 0
+            if found:
+                arr[u[np.fromiter(found, np.int64, len(found))]] = 1
+        return arr
+
     def literal_verdict(self, table: Table, name: Any, literals: tuple, text=lambda v: v or "") -> np.ndarray:
         """Per code: the value's text holds one of the lower-case ``literals`` (Joined over new values)."""
         def compute(vals: list) -> np.ndarray:
@@ -280,6 +483,7 @@ class ColumnRunner:
         eng = self.engine
         if self._dicts is not None and batch.dicts is not self._dicts:
             self.materialize()        # codes of another pipeline: stored entries go to Python windows
+            self.load_lazy()
         self._dicts = batch.dicts
         touched: dict = {}
         n = batch.n
@@ -318,10 +522,19 @@ class ColumnRunner:
             starts = np.array([0])
         actor = ctx.actor_gid()
         codes = np.concatenate((actor, ((ctx.bucket_id() + 1) << 32) | actor))
-        u, inv = np.unique(codes, return_inverse=True)
         npc = len(starts)
-        piece = np.arange(n, dtype=np.int64) // REQ_CHUNK if npc > 1 else np.zeros(n, np.int64)
-        up, counts = np.unique(inv.reshape(-1) * npc + np.concatenate((piece, piece)), return_counts=True)
+        if npc == 1:
+            ids, counts = _runs(np.sort(codes))
+            pieces = np.zeros(len(ids), np.int64)
+        else:
+            piece = np.arange(n, dtype=np.int64) // REQ_CHUNK
+            if int(codes.max()) < (1 << 62) // npc:   # one sort of (code, piece)
+                keys, counts = _runs(np.sort(codes * npc + np.concatenate((piece, piece))))
+                ids, pieces = keys // npc, keys % npc
+            else:
+                u, inv = np.unique(codes, return_inverse=True)
+                up, counts = np.unique(inv.reshape(-1) * npc + np.concatenate((piece, piece)), return_counts=True)
+                ids, pieces = u[up // npc], up % npc
         with np.errstate(invalid="ignore"):
             los = np.fmin.reduceat(ts, starts).tolist()
             his = np.fmax.reduceat(ts, starts).tolist()
@@ -333,7 +546,7 @@ class ColumnRunner:
             top = max(top, his[k])
             pmax.append(top)
         eng._req_top = top
-        eng._req_chunks.append((min(los), max(his), ColumnCounts(u[up // npc], up % npc, counts, los, his, pmax, self),
+        eng._req_chunks.append((min(los), max(his), ColumnCounts(ids, pieces, counts, los, his, pmax, self),
                                 top))
         eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
 
@@ -368,7 +581,12 @@ class ColumnRunner:
                 keys = ctx.group_keys(rule, fast)
                 rows = ctx.rows(fast)
                 one = FAST_KINDS[rule.id]
-                hits = [ONE] * len(rows) if one else [(w, None, None, None) for w in weight.tolist()]
+                if one:
+                    hits = [ONE] * len(rows)
+                elif one is None:
+                    hits = [(1, None, None, {"keys": [k]}) for k in ctx.values("key", fast)]
+                else:
+                    hits = [(w, None, None, None) for w in weight.tolist()]
                 fitems = list(zip(fast.tolist(), rows, hits, keys))
                 items = _merge(fitems, items) if items else fitems
             if items:
@@ -383,111 +601,178 @@ class ColumnRunner:
 
     def run_single(self, rule: Rule, ctx: "_Ctx", fast: np.ndarray, touched: dict) -> None:
         """Fast hits (rows ``fast``, ascending) of a stateless rule (:meth:`bulk_ok`), decided per
-        group in bulk with the meaning of ``RuleEngine._take`` row by row:
+        group in bulk with the meaning of ``RuleEngine._take`` row by row.
 
-        * a group with an open finding whose rows all fall in [first_ts, close_ts] joins it at once
-          (count, last_ts, refs up to MAX_REFS and samples up to MAX_SAMPLES, in row order);
-        * a group without one (or whose finding's dedup period is over at its first row: closed) opens
-          one at its first row when every other row falls in [that row's time, + dedup]: the
-          findings are made together (:func:`~.model.new_findings`), with their refs and samples;
-        * any other group (a row older than the finding's first, a dedup period ending inside the
-          batch) takes ``_take`` over light rows, in row order.
-        """
+        A group's rows (in row order) fall into *segments*, one per finding they go to: the first
+        joins the group's open finding when its first row is within that finding's dedup period,
+        else it opens a finding at its first row (the open one, its period over, is closed); each
+        later segment starts at the first row past the previous segment's ``close_ts`` and opens a
+        finding there (the previous one closed). The segments are found with numpy (a few passes:
+        one per segment of the group that has the most in this batch) when that is what ``_take``
+        would do: rows in time order within the group, or all of them in one segment (any order)
+        and none older than the segment's finding's first time. Other groups (late rows, more than
+        :data:`MAX_SPLITS` segments) take ``_take`` over light rows, in row order. New findings are
+        made together (:func:`~.model.new_findings`) with their refs and samples."""
         eng = self.engine
         n = len(fast)
-        gids = ctx.group_codes(rule, fast)
-        order = np.argsort(gids, kind="stable") if n > 1 else np.zeros(n, np.intp)
-        gs = gids[order]
+        codes = ctx.group_codes(rule, fast)
+        order = np.argsort(codes, kind="stable")
+        gs = codes[order]
         rows = fast[order]                       # grouped, row order within a group
         tss = ctx.ts_eff[rows]
-        head = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1])))
-        cnt = np.diff(np.append(head, n))
+        brk = np.empty(n, bool)
+        brk[0] = True
+        np.not_equal(gs[1:], gs[:-1], out=brk[1:])
+        head = np.flatnonzero(brk)
+        ng = len(head)
+        end = np.append(head[1:], n)
+        cnt = end - head
         t0 = tss[head]
         tmin = np.minimum.reduceat(tss, head)
         tmax = np.maximum.reduceat(tss, head)
-        keys = self.keys_of(gs[head].tolist())
+        keys = self.keys_of(gs[head])
         fs = list(map(rule.open.get, keys))
         dedup = rule.dedup * 60
-        new = (tmin >= t0) & (tmax <= t0 + dedup)     # one new finding at the head takes every row
-        join = np.zeros(len(head), bool)
-        opened = [i for i, f in enumerate(fs) if f is not None]
-        if opened:
-            oi = np.array(opened, dtype=np.intp)
-            of = [fs[i] for i in opened]
-            first = np.array([f.first_ts for f in of], dtype=np.float64)
-            close = np.array([f.close_ts for f in of], dtype=np.float64)
-            join[oi] = (tmin[oi] >= first) & (tmax[oi] <= close)
-            new[oi] &= t0[oi] > close
-        slow = ~(new | join)
-        # the time value of each group's last row at its newest time (``last_ts``)
-        pos = np.arange(n)
-        at_max = np.maximum.reduceat(np.where(tss == np.repeat(tmax, cnt), pos, -1), head)
+        close = t0 + dedup                      # close_ts of each group's current segment
+        floor = t0                              # rows older than this would lower a finding's first_ts
+        joined = np.zeros(ng, bool)             # the first segment joins the open finding
+        has = np.fromiter(map(is_not, fs, repeat(None)), bool, ng)
+        if has.any():
+            oi = np.flatnonzero(has)
+            of = list(map(fs.__getitem__, oi.tolist()))
+            first = np.fromiter(map(_FIRST_TS, of), np.float64, len(of))
+            fclose = np.fromiter(map(_CLOSE_TS, of), np.float64, len(of))
+            j = t0[oi] <= fclose
+            joined[oi] = j
+            close[oi] = np.where(j, fclose, close[oi])
+            floor = floor.copy()
+            floor[oi] = np.where(j, first, floor[oi])
+        ok = tmin >= floor
+        multi = tmax > close
+        grp = np.repeat(np.arange(ng), cnt)     # group of each position
+        starts = [head]                         # segment starts (positions)
+        if (multi & ok).any():
+            dec = np.zeros(n, bool)
+            np.less(tss[1:], tss[:-1], out=dec[1:])
+            dec[head] = False
+            ok &= ~(multi & np.logical_or.reduceat(dec, head))
+            act = np.flatnonzero(multi & ok)
+            cur = close.copy()
+            for _ in range(MAX_SPLITS):
+                # time order within the group: the rows up to the segment's close are a prefix
+                split = head[act] + np.add.reduceat(tss <= cur[grp], head, dtype=np.int64)[act]
+                starts.append(split)
+                cur[act] = tss[split] + dedup
+                act = act[tmax[act] > cur[act]]
+                if not len(act):
+                    break
+            else:
+                ok[act] = False
+        pos_ok = ok[grp]
+        segp = np.sort(np.concatenate(starts))
+        segp = segp[ok[grp[segp]]]
+        if len(segp):
+            self.take_segments(rule, ctx, touched, rows, tss, head, ok, keys, fs, has, joined, segp, grp)
+        if not pos_ok.all():
+            back = np.sort(rows[~pos_ok])
+            eng._take(rule, list(zip(ctx.rows(back), [ONE] * len(back), ctx.group_keys(rule, back))), touched)
+
+    def take_segments(self, rule: Rule, ctx: "_Ctx", touched: dict, rows, tss, head, ok, keys, fs, has, joined,
+                      segp, grp) -> None:
+        """The segments (starts ``segp``, positions in the grouped ``rows``) of :meth:`run_single`:
+        joins into the groups' open findings, new findings (:class:`~.model.LazyFinding`, their refs
+        and samples from an :class:`_Evidence` of the batch), open findings closed."""
+        eng = self.engine
+        n = len(rows)
+        ng = len(head)
+        dedup = rule.dedup * 60
         d = ctx.d
-        tv = d["time"].values
         wm = ctx.wm
-        tcodes = ctx.c["time"]
-        lasts = [tv[c][0] for c in tcodes[rows[at_max]].tolist()]
+        segg = grp[segp]
+        nseg = len(segp)
+        # segment bounds (with the heads of the other groups, which end a segment too)
+        bounds = np.sort(np.concatenate((segp, head[~ok]))) if not ok.all() else segp
+        at = np.searchsorted(bounds, segp)
+        blen = np.diff(np.append(bounds, n))
+        segc = blen[at]
+        smax = np.maximum.reduceat(tss, bounds)
+        at_max = np.minimum.reduceat(np.where(tss == np.repeat(smax, blen), np.arange(n), n), bounds)[at]
+        c_row = ctx.c
+        tcodes = c_row["time"]
+        tsv = self.plist(d["time"], "ts", _ITEM0)
+        lasts = list(map(tsv.__getitem__, tcodes[rows[at_max]].tolist()))
         if None in lasts:
             lasts = [wm if t is None else t for t in lasts]
-        # refs of every row, samples of the rows a finding may keep (the first MAX_SAMPLES of a group)
-        ov = d["object"].values
-        lines = ctx.batch.log_line[rows]
-        line_list = lines.tolist() if not (lines == -1).any() else [None if x == -1 else x for x in lines.tolist()]
-        refs = list(zip(map(ov.__getitem__, ctx.c["object"][rows].tolist()), line_list))
-        in_group = pos - np.repeat(head, cnt)
-        keep = in_group < MAX_SAMPLES
-        kept = rows[keep]
-        rq = d["request"].values
-        req = [rq[c] for c in ctx.c["request"][kept].tolist()]
-        kv = d["key"].values
-        samples = list(map(tuple.__add__, [r for r, k in zip(refs, keep.tolist()) if k], zip(
-            [tv[c][1] for c in tcodes[kept].tolist()], [r[2] or r[1] for r in req],
-            map(kv.__getitem__, ctx.c["key"][kept].tolist()), [r[3] for r in req])))
-        s_head = np.concatenate(([0], np.cumsum(np.minimum(cnt, MAX_SAMPLES))))[:-1]
-        head_l, cnt_l, s_head_l = head.tolist(), cnt.tolist(), s_head.tolist()
-        for i in np.flatnonzero(join).tolist():
-            f = fs[i]
-            c = cnt_l[i]
-            f.count += c
-            last = lasts[i]
-            if last > f.last_ts:
-                f.last_ts = last
-            room = MAX_REFS - len(f.event_refs)
-            if room > 0:
-                h = head_l[i]
-                f.event_refs.extend(refs[h:h + min(c, room)])
-                k = min(c, room, MAX_SAMPLES - len(f.evidence))
-                if k > 0:
-                    f.evidence.extend(samples[s_head_l[i]:s_head_l[i] + k])
-            touched[f] = None
-        new_i = np.flatnonzero(new)
-        if len(new_i):
-            for i in new_i.tolist():
-                f = fs[i]
-                if f is not None:          # its dedup period is over: closed, as ``_hit`` does
-                    eng._close(f)
-            hrows = rows[head[new_i]]
-            idn = d["identity"].values
-            firsts = [tv[c][0] for c in tcodes[hrows].tolist()]
-            if None in firsts:
-                firsts = [wm if t is None else t for t in firsts]
-            nk = new_i.tolist()
-            made = new_findings(
-                rule.id, rule.severity, rule.title, ctx.values("bucket", hrows),
-                [idn[c][0] for c in ctx.c["identity"][hrows].tolist()], ctx.values("ip", hrows),
-                [keys[i] for i in nk], firsts, [lasts[i] for i in nk], [t + dedup for t in firsts],
-                [cnt_l[i] for i in nk], [refs[head_l[i]:head_l[i] + min(cnt_l[i], MAX_REFS)] for i in nk],
-                [samples[s_head_l[i]:s_head_l[i] + min(cnt_l[i], MAX_SAMPLES)] for i in nk])
-            rule.open.update(zip((keys[i] for i in nk), made))
-            eng._all.extend(made)
-            seq = eng._seq
-            eng._seq += len(made)
-            deque(map(partial(heapq.heappush, eng._heap),
-                      zip([f.close_ts for f in made], range(seq + 1, seq + 1 + len(made)), made)), maxlen=0)
-            touched.update(dict.fromkeys(made))
-        if slow.any():
-            back = np.sort(rows[np.repeat(slow, cnt)])
-            eng._take(rule, list(zip(ctx.rows(back), [ONE] * len(back), ctx.group_keys(rule, back))), touched)
+        is_join = joined[segg] & (segp == head[segg])
+        if is_join.any():   # joins into open findings (a group's first segment)
+            js = np.flatnonzero(is_join)
+            ev = _Evidence(self, ctx, rows, segp[js], segc[js])
+            segg_l, segc_l, js_l = segg[js].tolist(), segc[js].tolist(), js.tolist()
+            for s in range(len(js_l)):
+                f = fs[segg_l[s]]
+                c = segc_l[s]
+                f.count += c
+                last = lasts[js_l[s]]
+                if last > f.last_ts:
+                    f.last_ts = last
+                lazy = f._src if type(f) is LazyFinding else None
+                if lazy is not None:    # not read yet: the rows join its parts
+                    if type(lazy) is not _Parts:
+                        lazy = f._src = _Parts(lazy, f._at)
+                    lazy.add(ev, s, c)
+                else:
+                    room = MAX_REFS - len(f.event_refs)
+                    if room > 0:
+                        k = max(0, min(c, room, MAX_SAMPLES - len(f.evidence)))
+                        refs, samples = ev.span(s, min(c, room), k)
+                        f.event_refs.extend(refs)
+                        if k:
+                            f.evidence.extend(samples)
+                touched[f] = None
+        new_s = np.flatnonzero(~is_join)
+        if not len(new_s):
+            return
+        # open findings of groups with a new segment: their period is over, closed
+        done = np.zeros(ng, bool)
+        done[segg[new_s]] = True
+        done &= has
+        closed_now = eng._closed
+        for g in np.flatnonzero(done).tolist():
+            f = fs[g]
+            if not f.closed:
+                f.closed = True
+                closed_now.append(f)
+        hpos = rows[segp[new_s]]
+        firsts = list(map(tsv.__getitem__, tcodes[hpos].tolist()))
+        if None in firsts:
+            firsts = [wm if t is None else t for t in firsts]
+        nkeys = list(map(keys.__getitem__, segg[new_s].tolist()))
+        made = new_findings(
+            rule.id, rule.severity, rule.title,
+            map(d["bucket"].values.__getitem__, c_row["bucket"][hpos].tolist()),
+            map(self.plist(d["identity"], "requester", _ITEM0).__getitem__, c_row["identity"][hpos].tolist()),
+            map(d["ip"].values.__getitem__, c_row["ip"][hpos].tolist()),
+            nkeys, firsts, map(lasts.__getitem__, new_s.tolist()), map(add, firsts, repeat(dedup)),
+            segc[new_s].tolist(), _Evidence(self, ctx, rows, segp[new_s], segc[new_s]), range(len(new_s)))
+        eng._all.extend(made)
+        touched.update(dict.fromkeys(made))
+        # a segment followed by another of its group: its finding is closed at once
+        last_seg = np.append(segg[1:] != segg[:-1], True)[new_s]
+        closes = tss[segp[new_s]] + dedup
+        if last_seg.all():
+            still = made
+            skeys = nkeys
+        else:
+            ls = last_seg.tolist()
+            for f in compress(made, [not x for x in ls]):
+                f.closed = True
+                closed_now.append(f)
+            still = list(compress(made, ls))
+            skeys = list(compress(nkeys, ls))
+            closes = closes[last_seg]
+        rule.open.update(zip(skeys, still))
+        order = np.argsort(closes, kind="stable")
+        eng._schedule(list(map(still.__getitem__, order.tolist())), ordered=True)
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         eng = self.engine
@@ -511,10 +796,18 @@ class ColumnRunner:
                 chunk[name] = ctx.batch.codes[name][fast]
             chunk["hasval"] = ctx.key_notnone()[chunk["key"]] if rule.distinct is not None else np.zeros(len(fast), bool)
             store.add(chunk, span, ctx.wm)
-            ug = np.unique(gids)
+            ug = _unique(gids)
             gval = self._gval
             open_, windows = rule.open, rule.windows
-            exact = [g for g in ug.tolist() if gval[g] in open_ or gval[g] in windows]
+            if not open_ and not windows:
+                exact = []
+            elif len(open_) + len(windows) < len(ug):   # the groups with engine state, by their ids
+                state = np.zeros(len(gval), bool)
+                ids = [g for g in map(self._gid.get, chain(open_, windows)) if g is not None]
+                state[ids] = True
+                exact = ug[state[ug]].tolist()
+            else:
+                exact = [g for g in ug.tolist() if gval[g] in open_ or gval[g] in windows]
             python_keys.update(gval[g] for g in exact)
             candidates = np.zeros(len(gval), bool)
             candidates[ug] = True
@@ -562,9 +855,14 @@ class ColumnRunner:
         if sel is None:
             return []
         g, t, w = sel["gid"], sel["ts"], sel["w"]
-        order = np.lexsort((t, g))
+        order = np.argsort(g, kind="stable")     # (entries arrive mostly in time order)
+        tg = t[order]
+        gg = g[order]
+        if (tg[1:] < tg[:-1]).any() and ((tg[1:] < tg[:-1]) & (gg[1:] == gg[:-1])).any():
+            order = np.lexsort((t, g))
         g, t, w = g[order], t[order], w[order]
-        ug, first = np.unique(g, return_index=True)
+        first = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))   # g is sorted
+        ug = g[first]
         rank = np.repeat(np.arange(len(ug)), np.diff(np.append(first, len(g))))
         t0 = t.min()
         big = (t.max() - t0) + span + 1.0
@@ -576,18 +874,18 @@ class ColumnRunner:
         sums = cs[1:] - cs[left]
         hit = sums >= thr
         if hit.any():
-            out.update(np.unique(g[hit]).tolist())
+            out.update(_unique(g[hit]).tolist())
         if rule.distinct is not None:
             hv = sel["hasval"][order]
             cc = np.concatenate(([0], np.cumsum(hv, dtype=np.int64)))
             many = (cc[1:] - cc[left]) >= rule.distinct
             if many.any():
                 keys = sel["key"][order]
-                for gg in np.unique(g[many]).tolist():
+                for gg in _unique(g[many]).tolist():
                     if gg in out:
                         continue
                     m = (g == gg) & hv
-                    if len(np.unique(keys[m])) >= rule.distinct:
+                    if len(_unique(keys[m])) >= rule.distinct:
                         out.add(gg)
         return sorted(out)
 
@@ -625,8 +923,24 @@ class ColumnRunner:
                 hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), data["key"].tolist())]
             eng._take(rule, list(zip(rows, hits, keys)), touched)
 
+    def load_lazy(self) -> None:
+        """Build the refs and samples of every finding made in bulk that has not been read yet (their
+        sources hold the values of the old Dicts, which a pipeline replaces when full)."""
+        for f in self.engine._all:
+            if type(f) is LazyFinding and f._src is not None:
+                f._load()
+
     def clear(self) -> None:
         self._stores.clear()
+
+
+def _lifecycle_op(request: tuple) -> bool:
+    op = request[1]
+    return isinstance(op, str) and op.startswith("S3.")
+
+
+def _sample_action(request: tuple):
+    return request[2] or request[1]
 
 
 def _merge(a: list, b: list) -> list:
@@ -728,10 +1042,14 @@ class _Ctx:
         if fn is None:
             return None
 
+        classified = self.r._classified
+
         def verdict(v):
             op = v[1]
-            actions, is_object = _classify(op)
-            return bool(fn(op or "", actions, is_object))
+            c = classified.get(op)
+            if c is None:
+                c = classified[op] = _classify(op)
+            return bool(fn(op or "", c[0], c[1]))
         return self.req_col(("ops", id(rule), id(fn)).__repr__(), verdict)
 
     def actor_gid(self):
@@ -786,7 +1104,7 @@ class _Ctx:
         return codes if rule.group is B.by_actor else self.r.pair_ids(codes)
 
     def group_keys(self, rule: Rule, sel: np.ndarray) -> list:
-        return self.r.keys_of(self.group_codes(rule, sel).tolist())
+        return self.r.keys_of(self.group_codes(rule, sel))
 
     # which rows each rule sees ---------------------------------------------------
 
@@ -827,7 +1145,7 @@ class _Ctx:
         if kind is not None and not self.fast_config_ok(rule):
             kind = None
         if kind is None:   # (the prefilter only when the operations select a row)
-            return None, None, np.flatnonzero(base & self.cheap_prefilter(rule)) if base.any() else NONE
+            return None, None, np.flatnonzero(base & self.cheap_prefilter(rule, base)) if base.any() else NONE
         st = self.status()
         acc = self.access() & (st != -2)
         p = rule.params
@@ -863,9 +1181,20 @@ class _Ctx:
             m = self.cli_col("sigv2", lambda v: v[2] == "SigV2")
         elif kind == "s3.pentest_user_agent":
             test = rule.ua_test
-            m = self.cli_col(("pentest", id(test)).__repr__(), lambda v: v[0] is not None and bool(test(v[0])))
+
+            def pentest(v):
+                ua = v[0]
+                if ua is None:
+                    return False
+                if isinstance(ua, str) and ua.isascii():   # (re.I over ASCII: ASCII case folding)
+                    low = ua.lower()
+                    if not any(lit in low for lit in B.PENTEST_LITERALS):
+                        return False
+                return bool(test(ua))
+            m = self.cli_col(("pentest", id(test)).__repr__(), pentest)
         elif kind == "s3.sensitive_object_access":
-            m = self.ok() & self.cheap_prefilter(rule)
+            m = self.ok()
+            m = m & self.cheap_prefilter(rule, base & acc & m)
             cand = np.flatnonzero(base & acc & m)
             if len(cand):
                 kc = self.c["key"][cand]
@@ -873,12 +1202,15 @@ class _Ctx:
                                             lambda v: v is not None and self.r._sensitive(v))
                 m = m.copy()
                 m[cand[~exact]] = False
+        elif kind == "s3.log_tampering":
+            m = self.ok() & ~(self.service() | self.awsint()) & ~self.req_col("s3op", _lifecycle_op)
+            m &= self.log_key(base & acc & m)
         else:  # s3.bucket_deleted
             m = self.ok()
         fast_m = base & acc & m
         fast = np.flatnonzero(fast_m)
         other = base & ~acc
-        slow = np.flatnonzero(other & self.cheap_prefilter(rule)) if other.any() else NONE
+        slow = np.flatnonzero(other & self.cheap_prefilter(rule, other)) if other.any() else NONE
         if weight is None:
             weight = np.ones(len(fast), dtype=np.int64)
         else:
@@ -895,15 +1227,19 @@ class _Ctx:
         return all(isinstance(p.get(k), (bool, int, float)) or p.get(k) is None
                    for k in ("skip_services", "object_cap", "min_error_share"))
 
-    def cheap_prefilter(self, rule: Rule):
-        """A necessary condition of the rule's gate and match per row (all rows when unknown)."""
+    def cheap_prefilter(self, rule: Rule, need: np.ndarray | None = None):
+        """A necessary condition of the rule's gate and match per row (all rows when unknown); when
+        ``need`` (a row mask) is given, only rows of ``need`` are decided (the others may be False)."""
         n = self.batch.n
         pf = rule.prefilter
         if pf is not None and pf[1] is not None:
             field, lits = pf
             if field == "key":
-                v = self.r.literal_verdict(self.d["key"], ("lit",) + tuple(lits), tuple(lits))
-                return v[self.c["key"]]
+                codes = self.c["key"]
+                if need is None:
+                    return self.r.literal_verdict(self.d["key"], ("lit",) + tuple(lits), tuple(lits))[codes]
+                v = self.r.literal_some(self.d["key"], ("lits",) + tuple(lits), tuple(lits), codes[need])
+                return v[codes] == 1
             if field == "ua":
                 v = self.r.literal_verdict(self.d["client"], ("litua",) + tuple(lits), tuple(lits),
                                            lambda v: v[0] or "")
@@ -959,6 +1295,35 @@ class _Ctx:
         return self._get("xport", lambda: self.r.verdict(
             self.d["xport"], "insecure",
             lambda v: v[0] is None and v[1] is not None and "s3-website" not in v[1])[self.c["xport"]])
+
+    def log_key(self, need: np.ndarray) -> np.ndarray:
+        """Rows of ``need`` whose key is a log object of their bucket (``is_log_key`` of
+        ``s3.log_tampering``): under AWSLogs/, or a configured log prefix (of any bucket or of the row's
+        bucket); the keys of other rows are not looked at (False)."""
+        pairs = B.parse_log_prefixes(self.r.settings.get("log_prefixes") or ())
+        anyb = tuple(p for b, p in pairs if b is None)
+        keys = self.d["key"]
+        codes = self.c["key"]
+        need_codes = codes[need]
+
+        def logs(k):
+            return isinstance(k, str) and (k.startswith(("AWSLogs/",) + anyb) or "/AWSLogs/" in k)
+        m = (self.r.verdict_codes(keys, ("logkey",) + anyb, logs, need_codes)[codes] == 1) & need
+        own: dict[str, list] = {}
+        for b, p in pairs:
+            if b is not None:
+                own.setdefault(b, []).append(p)
+        bidx = self.d["bucket"].index
+        for b, prefixes in own.items():
+            code = bidx.get(b)
+            if code is None:
+                continue
+            pre = tuple(prefixes)
+            mine = need & (self.c["bucket"] == code)
+            v = self.r.verdict_codes(keys, ("logkey_b",) + pre, lambda k: isinstance(k, str) and k.startswith(pre),
+                                     codes[mine])
+            m |= mine & (v[codes] == 1)
+        return m
 
     def logish(self):
         """Keys that may be log objects: AWSLogs/ anywhere, or a configured log prefix."""
