@@ -361,14 +361,16 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
            min_parallel_bytes: int = MIN_PARALLEL_BYTES) -> IngestResult:
     """Read and parse ``sources``, run every rule over the events and append them to ``store``.
 
-    With two or more cores and enough input (or ``split=True``) the stages run side by side: a child
-    process reads, parses and runs the rules (the costliest stage) and sends back only its findings,
-    while this process reads, parses (the C parser makes parsing twice cheaper than shipping events
-    between processes) and fills the store. Otherwise everything runs here, in order.
+    With ``split=True`` the stages run side by side: a child process reads, scans and runs the rules
+    and sends back its findings, while this process reads, scans and fills the store. Over column
+    batches the rules cost about as much as the scan, and sending a hundred thousand findings back
+    costs more than the rules (``bench/ingest.py`` measures both ways), so by default (``split=None``)
+    everything runs here, in order, unless the C scanner is missing (the pure-Python parser is slow
+    enough for the split to pay) and the input is large on a machine with two or more cores.
     """
     paths = reader.expand_sources(sources)
     if split is None:
-        split = (default_workers() >= 2 and "-" not in paths
+        split = (access_log.speedups is None and default_workers() >= 2 and "-" not in paths
                  and sum(os.path.getsize(p) for p in paths) >= min_parallel_bytes)
     events = skipped = 0
     malformed: list = []
