@@ -46,6 +46,8 @@ def main() -> int:
     ap.add_argument("--only", choices=("serial", "split"))
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    from s3tail.core.cli import tune_gc
+    tune_gc()  # the garbage collector's thresholds of the `s3tail` command
     if args.worker:
         worker(args.worker[1], None if args.worker[0] == "auto" else args.worker[0] == "split")
         return 0

@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-events", action="store_true", help="column batches from columns.from_events "
                     "even when colblock.from_block is available")
     args = ap.parse_args(argv)
+    from s3tail.core.cli import tune_gc
+    tune_gc()  # the garbage collector's thresholds of the `s3tail` command (scan, the app)
     globals().update(COLUMN_BATCH=args.column_batch, BLOCK_MB=args.block_mb, FORCE_EVENTS=args.from_events)
     if args.config:
         from s3tail.core.config import load_config
