@@ -288,3 +288,12 @@ def test_store_and_rules_take_a_concat_like_its_parts(logfile):
         e2.process_columns(p)
     e1.flush(), e2.flush()
     assert sorted(map(repr, e1.findings())) == sorted(map(repr, e2.findings()))
+
+
+def test_an_empty_literal_is_found_in_every_value():
+    from s3tail.core.rules.engine import Joined
+
+    assert Joined(["a", "", "b\nc"]).find(["", "zz"]) == {0, 1, 2}
+    assert Joined(["a", "b"]).find(["\n"]) == {0, 1}
+    b = from_events([make_event(source="s3access", key="k", log_object="m", log_line=1)], Dicts())
+    assert b.find("key", [""]).tolist() == [0]

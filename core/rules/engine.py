@@ -117,6 +117,8 @@ class Joined:
         find = low.find
         ends = self._ends
         for lit in literals:
+            if lit in ("", SEP):  # in every value
+                return set(range(len(self.values)))
             if not lit.isascii():
                 found.update(i for i, v in enumerate(self.values) if lit in v.lower() + SEP)
                 continue
