@@ -295,3 +295,33 @@ def test_headless_scan_and_parse_exit_2_and_follow_resumes_after_sigterm(moto, t
         w.round()  # delivered while stopped
     assert got == Counter({t: 1 for t in w.tags[:-15]})
     assert list((tmp_path / "xdg" / "s3tail").glob("*.json"))
+
+
+def test_block_mode_hands_out_plain_access_objects_unparsed_and_the_same_items(moto):
+    """In block mode (the app, scan) a plain access-log object comes as one RawBlock; gzip and
+    CloudTrail objects as parsed items; expanded, everything equals what the default mode yields."""
+    from s3tail.core.reader import RawBlock
+    from s3tail.core.sources import iter_batches
+
+    client, bucket = new_bucket(moto)
+    w = Writer(client, bucket, START)
+    for _ in range(2):
+        w.round()
+    client.put_object(Bucket=bucket, Key="simple/2024-05-01-09-00-00-GZIPPED0000000",
+                      Body=gzip.compress(access_lines(bucket, ["gz-1", "gz-2"])))
+    client.put_object(Bucket=bucket, Key="simple/2024-05-01-09-30-00-JUNK000000000000",
+                      Body=access_lines(bucket, ["junk-ok"]) + b"not a log line\n\xff\xfe\n")
+    ns = args(f"s3://{bucket}", endpoint=moto.endpoint)
+    ref = [repr(i.to_dict() if type(i) is not Event else tuple(i)) for i in iter_items(ns)]
+    got, blocks = [], 0
+    for batch in iter_batches(ns, blocks=True):
+        for item in batch:
+            if type(item) is RawBlock:
+                blocks += 1
+                assert item.log_object.startswith(f"s3://{bucket}/") and item.first_line == 1
+                got.extend(item.items())
+            else:
+                got.append(item)
+    assert blocks >= 3
+    assert sorted(repr(i.to_dict() if type(i) is not Event else tuple(i)) for i in got) == sorted(ref)
+    assert sum(type(i) is Malformed for i in got) == 2
