@@ -522,8 +522,13 @@ class S3tailApp(App[int]):
         elif name == "posture":
             self._focus(self.q("#posture-table"))
         elif name == "stats":
-            self.q(StatsView).show_stats(self.stats)
             self._focus(self.q(StatsView))
+            # as the findings: the tab shows at once (as last drawn), the counts right after that frame
+            self.call_after_refresh(self._show_stats)
+
+    def _show_stats(self) -> None:
+        if self._alive() and self._active_tab() == "stats":
+            self.q(StatsView).show_stats(self.stats)
 
     def _show_findings(self) -> None:
         if self._alive() and self._active_tab() == "findings":
