@@ -309,18 +309,6 @@ def coalesce(batches: Iterable[Any], max_rows: int = RULES_ROWS) -> Iterator[Any
         yield concat(run)
 
 
-def feed_rules(engine: Any, batch: Any) -> list:
-    """Findings created or updated by a column batch (the engine's column path when it has one)."""
-    fn = getattr(engine, "process_columns", None)
-    return fn(batch) if fn is not None else engine.process_batch(batch.events())
-
-
-def feed_store(store: Any, batch: Any) -> Any:
-    """Append a column batch to a store (its column path when it has one)."""
-    fn = getattr(store, "append_columns", None)
-    return fn(batch) if fn is not None else store.append_batch(batch.events())
-
-
 # ---- read, parse, rules and store: the stages on two cores ----
 
 class IngestResult:
@@ -342,7 +330,7 @@ def _run_rules(paths: list[str], config: dict | None, user_rules_dir: str | None
 
     engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
     for batch in coalesce(iter_column_batches(paths, redact=redact, block=INGEST_BLOCK)):
-        feed_rules(engine, batch)
+        engine.process_columns(batch)
     engine.flush()
     return engine.findings()
 
@@ -389,6 +377,8 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
         from .rules import RuleEngine
 
         engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
+    # an EventStore takes the batch's columns; any other store (``append_batch(events)``) its events
+    append = getattr(store, "append_columns", None) or (lambda b: store.append_batch(b.events()))
     try:
         for batch in coalesce(iter_column_batches(paths, redact=redact, block=INGEST_BLOCK)):
             for i in batch.others:
@@ -398,8 +388,8 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
                     skipped += 1
             events += batch.n
             if engine is not None:
-                feed_rules(engine, batch)
-            feed_store(store, batch)
+                engine.process_columns(batch)
+            append(batch)
         if engine is not None:
             engine.flush()
             findings = engine.findings()

@@ -83,11 +83,6 @@ class IngestBatch(Message):
         self.error, self.done = error, done
         self.findings_rows = findings_rows  # (FindingsIndex.rows(), its version) when findings changed
 
-    @property
-    def events(self) -> list[Event]:
-        """Every event of the batch (built on demand)."""
-        return [e for a in self.appends for e in a.events]
-
 
 def _buckets(batch: Any) -> set:
     """The bucket names of an appended batch (a list of events or a column batch)."""
@@ -354,7 +349,7 @@ class S3tailApp(App[int]):
             for joined in backend.coalesce(batches, RULES_ROWS) if rules is not None else ():
                 self._yield_to_input()
                 try:
-                    touched.extend(backend.feed_rules(rules, joined) or ())
+                    touched.extend(rules.process_columns(joined))
                     rules.pop_closed()  # findings past their dedup period leave the engine's open tables
                 except Exception as exc:
                     error = f"rules error: {type(exc).__name__}: {exc}"

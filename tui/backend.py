@@ -16,8 +16,8 @@ from s3tail.core.event import Event, Malformed, Skipped
 from s3tail.core.filter import FilterError, compile_filter
 from s3tail.core.reader import SourceError
 from s3tail.core.rules import RuleEngine
-from s3tail.core.columns import Dicts, from_events
-from s3tail.core.ingest import coalesce, column_batches, feed_rules, iter_column_batches_of
+from s3tail.core.columns import Dicts
+from s3tail.core.ingest import coalesce, iter_column_batches_of
 from s3tail.core.reader import count_items
 from s3tail.core.sources import iter_batches as _iter_batches
 from s3tail.core.sources import parse_since
@@ -88,12 +88,6 @@ def iter_batches(args: Any, *, on_state: Callable[[str, str], None] | None = Non
     yield from _iter_batches(args, redact=True, on_state=state_cb, stop=stop, blocks=blocks)
 
 
-def iter_items(args: Any, **kw: Any) -> Iterator[Event | Malformed | Skipped]:
-    """Item by item (parsed: no RawBlock), see :func:`iter_batches`."""
-    for batch in iter_batches(args, blocks=False, **kw):
-        yield from batch
-
-
-__all__ = ["Appended", "SharedStore", "ConfigError", "Dicts", "coalesce", "column_batches", "iter_column_batches_of", "count_items", "feed_rules", "from_events", "iter_batches", "EventStore", "FACET_FIELDS", "FilterError", "Malformed", "RuleEngine",
+__all__ = ["Appended", "SharedStore", "ConfigError", "Dicts", "coalesce", "iter_column_batches_of", "count_items", "iter_batches", "EventStore", "FACET_FIELDS", "FilterError", "Malformed", "RuleEngine",
            "Skipped", "SourceError", "compile_filter", "export_events", "iter_items", "load_config",
            "parse_since"]

@@ -13,9 +13,8 @@ from typing import IO, Iterable
 
 from ..config import ConfigError, load_config
 from ..event import Malformed
-from ..ingest import feed_rules
 from ..parsecmd import Tally
-from ..reader import SourceError, iter_sources
+from ..reader import SourceError
 from ..safe import visible
 from .model import SEVERITIES, SEVERITY_RANK, Finding
 
@@ -116,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if matches is None:  # the columnar path: no Event per row, except the few the rules ask for
         try:
             for cols in _column_batches(args, tally):
-                feed_rules(engine, cols)
+                engine.process_columns(cols)
                 emit(engine.pop_closed())
                 report_errors()
         except SourceError as exc:
