@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from s3tail.core.demo import DemoTraffic
-from s3tail.tui.app import S3tailApp, binding_ids, main, prepare
+from s3tail.tui.app import APP_GC_THRESHOLDS, S3tailApp, binding_ids, main, prepare
 from s3tail.tui.screens import DetailScreen, ExportScreen, HelpScreen, MalformedScreen, StartScreen
 from s3tail.tui.table import RequestsTable
 from s3tail.tui.testing import screen_text, wait_until
@@ -381,3 +381,41 @@ async def test_late_rows_land_in_event_time_order_and_keep_the_cursor(logdir):
         t.apply_batch([first._replace(ts=first.ts - 3600, time=None, log_line=200_000)])
         assert t.row_count == kept + 1 and t.cursor == 2
         assert app.store.get(t.model.view[0]).log_line == 200_000
+
+
+async def test_tab_bar_marks_the_active_tab_and_a_click_switches(logdir):
+    app = make_app("--no-follow", str(logdir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        first_line = lambda: screen_text(app).splitlines()[0]  # noqa: E731
+        assert "[1 Requests]" in first_line() and "[2 Findings]" not in first_line()
+        await pilot.press("3")
+        assert "[3 Posture]" in first_line() and "[1 Requests]" not in first_line()
+        x = first_line().index("2 Findings")
+        await pilot.click("#tab-bar", offset=(x + 1, 0))  # no mouse needed, but it works
+        assert app.query_one("#tabs").active == "findings" and "[2 Findings]" in first_line()
+        assert app.query_one("#findings").display and not app.query_one("#posture").display
+
+
+async def test_cycle_collection_waits_for_the_frame_that_answers_a_key(logdir):
+    import gc
+
+    before = gc.get_threshold()
+    app = make_app("--no-follow", str(logdir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, app)
+        assert gc.isenabled() and gc.get_threshold() == APP_GC_THRESHOLDS
+        states: list[bool] = []
+        app.simulate_key("2")  # as the driver posts it; then, once the key is handled, wait for its frame
+        app.call_later(lambda: app.call_after_refresh(lambda: states.append(gc.isenabled())))
+        await wait_until(pilot, lambda: states, what="the frame after the key")
+        assert app.query_one("#tabs").active == "findings"
+        assert states == [True]  # back on once the key's frame is composed, not left off
+        paused: list[bool] = []
+        app.simulate_key("1")
+        app.call_later(lambda: paused.append(gc.isenabled()))  # right after the key's handler
+        await wait_until(pilot, lambda: paused, what="the key's handler")
+        assert paused == [False]
+        await pilot.pause()
+        assert gc.isenabled()
+    assert gc.isenabled() and gc.get_threshold() == before  # as it was once the app is gone

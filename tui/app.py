@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static
 
 from s3tail import themes
 from s3tail.core.event import Event, Malformed, Skipped
@@ -37,6 +37,7 @@ from . import backend
 from .commands import S3tailCommands
 from .screens import DetailScreen, ExportScreen, HelpScreen, MalformedScreen, StartScreen
 from .table import RequestsTable
+from .tabs import TabBar, TabSwitcher
 from .findings import FindingsIndex
 from .widgets import FacetPanel, FindingsView, KeyHints, PostureView, Stats, StatsView, StatusBar
 
@@ -48,6 +49,10 @@ APPEND_SLICE = 2500  # events per store append (~15 ms under the store lock)
 # After a key press the ingest threads step aside this long, so the key is answered at once even
 # while thousands of events a second arrive (they share one interpreter lock with the UI).
 INPUT_PRIORITY_SECONDS = 0.15
+# The cycle collector, tuned for a UI: young collections small and frequent (a few ms each) rather
+# than rare and long (100,000 objects: 100-200 ms on a busy jump host, a visible stall when one lands
+# in a key press), and none while a key is being answered (see on_event).
+APP_GC_THRESHOLDS = (10_000, 5, 1000)
 MALFORMED_KEPT = 10_000
 POSTURE_WAIT = 10.0  # seconds the live posture waits for the first events (to learn their buckets)
 POSTURE_MAX_BUCKETS = 50
@@ -151,14 +156,19 @@ class S3tailApp(App[int]):
         self._ingest_gate = threading.Event()  # cleared while an export reads the store
         self._ingest_gate.set()
         self._input_until = 0.0  # monotonic time until which ingest yields to a key press
+        self._gc_paused = False  # the cycle collector is off while a key is answered
+        self._gc_saved: tuple[int, ...] | None = None
         self.last_export: tuple[str, int] | None = None
         self._first_data = threading.Event()  # set by the first batch with events (posture waits)
         self._posture_buckets: list[str] = []
 
     # --- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        with TabbedContent(initial="requests", id="tabs"):
-            with TabPane("1 Requests", id="requests"):
+        bar = TabBar([(name, f"{i} {name.capitalize()}") for i, name in enumerate(TABS, 1)], "requests",
+                     id="tab-bar")
+        yield bar
+        with TabSwitcher(initial="requests", bar=bar, id="tabs"):
+            with Vertical(id="requests"):
                 with Vertical(id="filter-bar"):
                     yield Input(placeholder="filter: bucket:x status:4xx -ip:10.0.0.0/8 key:*.env since:15m words",
                                 id="filter-input")
@@ -166,11 +176,11 @@ class S3tailApp(App[int]):
                 with Horizontal(id="requests-body"):
                     yield RequestsTable(self.store, id="table")
                     yield FacetPanel(id="facets")
-            with TabPane("2 Findings", id="findings"):
+            with Vertical(id="findings"):
                 yield FindingsView(id="findings-table")
-            with TabPane("3 Posture", id="posture"):
+            with Vertical(id="posture"):
                 yield PostureView(id="posture-view")
-            with TabPane("4 Stats", id="stats"):
+            with Vertical(id="stats"):
                 yield StatsView(id="stats-view")
         yield StatusBar(id="status")
         yield KeyHints(id='keys')
@@ -224,6 +234,8 @@ class S3tailApp(App[int]):
         # The widgets and modules loaded so far live as long as the app: keep them out of the cycle
         # collector's full scans, which otherwise grow with everything the app has built.
         self.call_after_refresh(gc.freeze)
+        self._gc_saved = gc.get_threshold()
+        gc.set_threshold(*APP_GC_THRESHOLDS)
         if not self._has_source:
             self.push_screen(StartScreen())
             return
@@ -254,8 +266,23 @@ class S3tailApp(App[int]):
     # --- ingest ------------------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
+            # Until the frame that answers the key is composed (at most INPUT_PRIORITY_SECONDS): the
+            # ingest threads step aside, and no cycle collection starts (the young objects wait a frame).
             self._input_until = time.monotonic() + INPUT_PRIORITY_SECONDS
+            if gc.isenabled():
+                gc.disable()
+                self._gc_paused = True
+            self.call_after_refresh(self._key_answered)
         await super().on_event(event)
+
+    def _key_answered(self) -> None:
+        self._input_until = 0.0
+        self._gc_resume()
+
+    def _gc_resume(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     def _yield_to_input(self) -> None:
         """Ingest threads: wait while a key press is being answered (bounded, never while stopping)."""
@@ -431,6 +458,8 @@ class S3tailApp(App[int]):
             follow=t.follow, label=t.model.label)
 
     def _tick(self) -> None:
+        if self._gc_paused and time.monotonic() > self._input_until:
+            self._gc_resume()
         if not self._has_source or not self._alive():
             return
         try:
@@ -503,10 +532,10 @@ class S3tailApp(App[int]):
 
     # --- actions -----------------------------------------------------------------------------
     def _active_tab(self) -> str:
-        return self.q(TabbedContent).active
+        return self.q(TabSwitcher).active
 
     def action_tab(self, name: str) -> None:
-        self.q(TabbedContent).active = name
+        self.q(TabSwitcher).active = name
         if name == "requests":
             self._focus(self.table)
         elif name == "findings":
@@ -720,6 +749,9 @@ class S3tailApp(App[int]):
     def on_unmount(self) -> None:
         self._stop.set()
         self._first_data.set()
+        self._gc_resume()
+        if self._gc_saved is not None:  # as it was (the tests run many apps in one process)
+            gc.set_threshold(*self._gc_saved)
 
 
 def binding_ids() -> set[str]:

@@ -286,8 +286,9 @@ class RequestsTable(CursorRows, ScrollView, can_focus=True):
         self.apply_seconds = 0.0  # time spent in the last apply_batch (UI thread)
         # rendered rows: (position, is cursor, columns, store layout, styles) -> Strip. A store position
         # shows the same event until the store's layout changes (late rows, eviction), so a frame
-        # after a tab switch or a scroll back re-renders nothing it drew before.
-        self._strips: LRUCache[tuple, Strip] = LRUCache(1024)
+        # after a tab switch or a scroll back re-renders nothing it drew before. A few screens' worth:
+        # each cached Strip is some twenty objects the cycle collector walks until they are evicted.
+        self._strips: LRUCache[tuple, Strip] = LRUCache(256)
         self._styles: dict[str, Style] | None = None
         self._prefetched: dict[int, tuple] = {}
 
