@@ -4,10 +4,9 @@ A writer process appends access-log lines to a file in a followed folder at ``--
 (default 20,000), while the app runs headless (Textual's ``run_test``) on that folder. Once rows flow,
 the bench presses tab keys (2, 1, 3, 1, 4, 1, ...) and times each one from the key event being posted (as
 the terminal driver posts it) until the first screen refresh after the key was handled has been composed:
-the frame that shows the new tab (checked: the bench stops if that frame is not on the tab asked for).
-It also times the frame after that one ("content current"): the Findings and Stats tabs show their last
-drawn rows at once and redraw them right after that first frame. It prints the rate the app really
-ingested while the keys were pressed, so a slow ingest cannot pass for a fast UI.
+the frame that shows the new tab with its rows drawn (the bench stops if that frame is not on the tab
+asked for). It prints the rate the app really ingested while the keys were pressed, so a slow ingest
+cannot pass for a fast UI.
 
     python bench/tui_keys.py [--rate 20000] [--presses 30] [--warmup 3]
 
@@ -65,30 +64,24 @@ async def measure(folder: Path, presses: int, warmup: float) -> dict[str, object
         keys = [("2", "findings"), ("1", "requests"), ("3", "posture"), ("1", "requests"),
                 ("4", "stats"), ("1", "requests")]
         lat: list[float] = []
-        fresh: list[float] = []
         tabs: list[str] = []
         rows0, t0 = len(app.store), time.monotonic()
         loop = asyncio.get_running_loop()
         for i in range(presses):
             key, tab = keys[i % len(keys)]
-            shown, drawn = loop.create_future(), loop.create_future()
+            shown = loop.create_future()
             start = time.perf_counter()
             app.simulate_key(key)  # as the terminal driver posts it (the pilot adds waits of its own)
-            # queued behind the key: runs after the first screen refresh that follows the key's handling,
-            # i.e. once the frame showing the new tab is composed (and, in a terminal, written)
-            app.call_after_refresh(shown.set_result, None)
+            # once the key is handled: resolve after the next screen refresh, i.e. once the frame that
+            # shows the new tab is composed (and, in a terminal, written)
+            app.call_later(app.call_after_refresh, shown.set_result, None)
             await shown
             lat.append(time.perf_counter() - start)
             if app.q(TabSwitcher).active != tab:
                 raise SystemExit(f"tui_keys: key {key!r} did not switch to {tab} within its frame")
-            # the frame after: tabs that draw their rows right after showing (findings, stats) are current
-            app.call_after_refresh(drawn.set_result, None)
-            await drawn
-            fresh.append(time.perf_counter() - start)
             tabs.append(tab)
             await asyncio.sleep(0.3)  # a person switching tabs does not type faster than this
         out["latency_ms"] = [x * 1000 for x in lat]
-        out["fresh_ms"] = [x * 1000 for x in fresh]
         out["tabs"] = tabs
         out["ingest_rate"] = (len(app.store) - rows0) / (time.monotonic() - t0)
         out["rows"] = len(app.store)
@@ -130,14 +123,10 @@ def main() -> int:
     p95 = lat_sorted[max(0, int(len(lat_sorted) * 0.95) - 1)]
     print(f"lines written: {wrote:,.0f}/s; rows ingested by the app while keys were pressed: "
           f"{res['ingest_rate']:,.0f}/s; rows held at the end: {res['rows']:,}")
-    fresh = res["fresh_ms"]
-    print(f"key press -> tab shown (first frame), ms: {common.spread(lat, '{:.1f}')}; p95 {p95:.1f}")
-    print(f"key press -> content current (next frame), ms: {common.spread(fresh, '{:.1f}')}; "
-          f"p95 {sorted(fresh)[max(0, int(len(fresh) * 0.95) - 1)]:.1f}")
+    print(f"key press -> frame showing the tab, ms: {common.spread(lat, '{:.1f}')}; p95 {p95:.1f}")
     for tab in dict.fromkeys(res["tabs"]):
         mine = [x for x, t in zip(lat, res["tabs"]) if t == tab]
-        mine_f = [x for x, t in zip(fresh, res["tabs"]) if t == tab]
-        print(f"  to {tab:9s}: shown {common.spread(mine, '{:.1f}')}; current {common.spread(mine_f, '{:.1f}')}")
+        print(f"  to {tab:9s}: {common.spread(mine, '{:.1f}')}")
     ok = max(lat) < 100 and res["ingest_rate"] >= 0.9 * a.rate
     print(f"target every key < 100 ms at {a.rate:,} events/s: {'met' if ok else 'NOT met'}")
     print(f"load average at end: {common.load()}")

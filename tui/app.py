@@ -536,19 +536,18 @@ class S3tailApp(App[int]):
 
     def action_tab(self, name: str) -> None:
         self.q(TabSwitcher).active = name
+        # the tab's rows are drawn into the frame that shows it (a few ms: the findings tab's rows are
+        # grouped in the ingest thread, the stats are counters)
         if name == "requests":
             self._focus(self.table)
         elif name == "findings":
-            view = self.q(FindingsView)
-            self._focus(view)
-            # The tab shows at once (as last drawn); the rows catch up right after that frame.
-            self.call_after_refresh(self._show_findings)
+            self._focus(self.q(FindingsView))
+            self._show_findings()
         elif name == "posture":
             self._focus(self.q("#posture-table"))
         elif name == "stats":
             self._focus(self.q(StatsView))
-            # as the findings: the tab shows at once (as last drawn), the counts right after that frame
-            self.call_after_refresh(self._show_stats)
+            self._show_stats()
 
     def _show_stats(self) -> None:
         if self._alive() and self._active_tab() == "stats":

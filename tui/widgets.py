@@ -435,9 +435,10 @@ class Stats:
 class StatsView(VerticalScroll):
     DEFAULT_CSS = """
     StatsView > Sparkline { height: 3; margin: 0 1; }
-    StatsView > .stats-title { margin: 0 1; text-style: bold; }
-    StatsView > #stats-top { margin: 0 1; height: auto; }
-    """
+    StatsView > .stats-title { margin: 0 1; height: 1; text-style: bold; }
+    StatsView > #stats-top { margin: 0 1; height: %d; }
+    """ % (2 + 2 * 5)  # two headings and five talkers each: the heights never change, so an update
+    # (every second while the tab shows) redraws these lines and lays nothing out
 
     def compose(self):
         yield Static("requests per minute (last 60 min)", classes="stats-title", id="stats-req-title")
@@ -451,10 +452,10 @@ class StatsView(VerticalScroll):
         self.query_one("#stats-requests", Sparkline).data = req
         self.query_one("#stats-errors", Sparkline).data = err
         self.query_one("#stats-req-title", Static).update(
-            f"requests per minute (last 60 min) — now {req[-1]:,.0f}, peak {max(req):,.0f}")
+            f"requests per minute (last 60 min) — now {req[-1]:,.0f}, peak {max(req):,.0f}", layout=False)
         self.query_one("#stats-err-title", Static).update(
-            f"errors (4xx/5xx) per minute — now {err[-1]:,.0f}, peak {max(err):,.0f}")
-        text = Text()
+            f"errors (4xx/5xx) per minute — now {err[-1]:,.0f}, peak {max(err):,.0f}", layout=False)
+        text = Text(no_wrap=True, overflow="ellipsis")  # one line a talker: the height is fixed
         text.append("top talkers by requests\n", style="bold")
         for who, n in stats.requests_by.most_common(5):
             text.append(f"  {n:>9,}  ")
@@ -463,4 +464,4 @@ class StatsView(VerticalScroll):
         for who, n in stats.bytes_by.most_common(5):
             text.append(f"  {humanize.naturalsize(n, gnu=True):>9}  ")
             text.append(visible(who) + "\n")
-        self.query_one("#stats-top", Static).update(text)
+        self.query_one("#stats-top", Static).update(text, layout=False)
