@@ -32,6 +32,7 @@ from textual.widgets import Input, Static
 from s3tail import themes
 from s3tail.core.event import Event, Malformed, Skipped
 from s3tail.core.safe import visible
+from s3tail.core.sysmem import release_free_memory
 
 from . import backend
 from .commands import S3tailCommands
@@ -54,6 +55,7 @@ INPUT_PRIORITY_SECONDS = 0.15
 # in a key press), and none while a key is being answered (see on_event).
 APP_GC_THRESHOLDS = (10_000, 5, 1000)
 MALFORMED_KEPT = 10_000
+TRIM_ROWS, TRIM_SECONDS = 100_000, 10.0  # freed memory goes back to the system after this much ingest
 POSTURE_WAIT = 10.0  # seconds the live posture waits for the first events (to learn their buckets)
 POSTURE_MAX_BUCKETS = 50
 FACETS_AUTO_WIDTH = 160  # the facet panel (40) beside a table with every column (~118)
@@ -343,6 +345,7 @@ class S3tailApp(App[int]):
         pending = 0       # lines in items
         last = time.monotonic()
         recent: deque[tuple[float, int]] = deque()
+        trim_rows, last_trim = 0, time.monotonic()
         while not self._stop.is_set():
             finished, error = False, None
             try:
@@ -408,6 +411,12 @@ class S3tailApp(App[int]):
             rate = sum(n for _, n in recent) / max(now - recent[0][0], FLUSH_SECONDS)
             self.post_message(IngestBatch(appended, stats, malformed, skipped, findings, dict(self.states),
                                           rate, error=error, done=finished, findings_rows=rows))
+            trim_rows += n_events
+            if finished or (trim_rows >= TRIM_ROWS and now - last_trim >= TRIM_SECONDS):
+                # what parsing and the rules freed goes back to the system (resident memory is what
+                # a jump host's operator sees), not kept mapped for the next burst
+                release_free_memory()
+                trim_rows, last_trim = 0, now
             items, pending, last = [], 0, now
             if finished:
                 return
