@@ -56,16 +56,16 @@ _BUCKET, _REQUESTER, _IP, _TS, _KEY, _URI, _UA = (
 
 
 class _Window:
-    __slots__ = ("e", "lo", "newest", "total", "need")
+    __slots__ = ("e", "lo", "newest", "total", "seen")
 
     def __init__(self, distinct: int | None) -> None:
         self.e: list[tuple] = []   # (ts, weight, distinct_value, event), sorted by ts from index lo
         self.lo = 0
         self.newest = -1
         self.total = 0
-        # entries still to add before the window can hold ``distinct`` different values: the set of
-        # values is only computed then (each entry adds at most one), not maintained per entry
-        self.need = distinct if distinct is not None else -1
+        # distinct value -> its entries in e[lo:] (rules with ``distinct`` only): kept per entry, so
+        # an actor fetching the same few hundred keys over and over costs O(1) an event, not a scan
+        self.seen: dict | None = {} if distinct is not None else None
 
 
 def _classify(op: str | None) -> tuple[frozenset, bool]:
@@ -597,6 +597,9 @@ class RuleEngine:
         entry = (ts, weight, value, ev)
         e = win.e
         win.total += weight
+        seen = win.seen if value is not None else None
+        if seen is not None:
+            seen[value] = seen.get(value, 0) + 1
         if ts >= win.newest:
             win.newest = ts
             e.append(entry)
@@ -604,8 +607,16 @@ class RuleEngine:
             lo = win.lo
             if e[lo][0] < cutoff:
                 total = win.total
+                counts = win.seen
                 while e[lo][0] < cutoff:
-                    total -= e[lo][1]
+                    old = e[lo]
+                    total -= old[1]
+                    if counts is not None and old[2] is not None:
+                        left = counts[old[2]] - 1
+                        if left:
+                            counts[old[2]] = left
+                        else:
+                            del counts[old[2]]
                     lo += 1
                 win.total = total
                 if lo > 256 and lo * 2 > len(e):
@@ -615,12 +626,8 @@ class RuleEngine:
         else:  # within the segment's span, out of order: insert in place
             e.insert(bisect_right(e, ts, lo=win.lo, key=_ts), entry)
         fire = win.total >= rule.threshold
-        if not fire and value is not None:
-            win.need -= 1
-            if win.need == 0:
-                have = len({x[2] for x in e[win.lo:]} - {None})
-                fire = have >= rule.distinct
-                win.need = rule.distinct - have
+        if not fire and seen is not None:
+            fire = len(seen) >= rule.distinct
         if fire:
             if rule.min_share:
                 # errors must also be a real share of the group's requests in the window: a steady
@@ -630,7 +637,9 @@ class RuleEngine:
                     return None
                 self._requests_seen = requests
             entries = e[win.lo:]
-            win.e, win.lo, win.total, win.need = [], 0, 0, rule.distinct if rule.distinct is not None else -1
+            win.e, win.lo, win.total = [], 0, 0
+            if win.seen is not None:
+                win.seen = {}
             return entries
         return None
 
@@ -666,7 +675,7 @@ class RuleEngine:
                     if not g.closed and closes[i] == g.close_ts:
                         self._close(g)
                         table = self._by_id[g.rule_id].open
-                        if table.get(g.dedup_key) is g:
+                        if table and table.get(g.dedup_key) is g:
                             del table[g.dedup_key]
                     i += 1
                 f.i = i
@@ -677,7 +686,7 @@ class RuleEngine:
             if not f.closed and close_ts == f.close_ts:
                 self._close(f)
                 table = self._by_id[f.rule_id].open
-                if table.get(f.dedup_key) is f:
+                if table and table.get(f.dedup_key) is f:
                     del table[f.dedup_key]
         out, self._closed = self._closed, []
         return out
@@ -685,8 +694,11 @@ class RuleEngine:
     def flush(self) -> list[Finding]:
         """Close every window and finding (end of input); returns the findings closed now."""
         closed = self._closed
+        cols = self._columns
         for rule in self.rules:
             fs = [f for f in rule.open.values() if not f.closed]
+            if cols is not None:
+                fs += cols.pop_open(rule)
             for f in fs:
                 f.closed = True
             closed += fs
