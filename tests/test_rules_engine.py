@@ -99,6 +99,44 @@ def test_mass_download_bytes_and_distinct():
     assert not of(run(failed), "s3.mass_download")
 
 
+
+def _first_distinct_fire(events, distinct: int, span: float):
+    """Reference: the index of the event at which ``distinct`` different keys first fall within
+    ``span`` seconds of an event (time-ordered events; the window restarts after a fire)."""
+    start = 0
+    for i, e in enumerate(events):
+        keys = {x.key for x in events[start:i + 1] if x.ts >= e.ts - span}
+        if len(keys) >= distinct:
+            return i
+    return None
+
+
+def test_mass_download_distinct_counts_follow_the_window():
+    # the same few keys over and over: never the distinct count, however many requests
+    loop = [ev(key=f"obj/{i % 400}", at=i * 0.1, bytes_sent=1) for i in range(4000)]
+    assert not of(run(loop), "s3.mass_download")
+    more = [ev(key=f"new/{i}", at=400 + i * 0.1, bytes_sent=1) for i in range(100)]
+    f = of(run(loop + more), "s3.mass_download")
+    assert len(f) == 1 and f[0].count == 4100   # the 500th distinct key, with every request in the window
+    # keys leave the count as their requests leave the window: 300 then, 11 min later, 250 others
+    old = [ev(key=f"a/{i}", at=i, bytes_sent=1) for i in range(300)]
+    late = [ev(key=f"b/{i}", at=300 + 660 + i, bytes_sent=1) for i in range(250)]
+    assert not of(run(old + late), "s3.mass_download")
+    # random repeats, against a brute-force reference (distinct 20 in the 10 min window)
+    rnd = random.Random(11)
+    config = {"rules": {"s3.mass_download": {"distinct": 20}}}
+    for _ in range(20):
+        t, events = 0.0, []
+        for _ in range(300):
+            t += rnd.choice((1, 5, 30, 120))
+            events.append(ev(key=f"k/{rnd.randrange(40)}", at=t, bytes_sent=1))
+        want = _first_distinct_fire(events, 20, 600)
+        got = of(run(events, config=config), "s3.mass_download")
+        assert bool(got) == (want is not None)
+        if got:
+            assert got[0].first_ts <= events[want].ts and got[0].count >= 20
+
+
 def test_mass_delete_counts_rows_and_keys():
     rows = [ev("BATCH.DELETE.OBJECT", f"k{i}", at=i, http_status=204) for i in range(50)]
     f = of(run(rows), "s3.mass_delete")
