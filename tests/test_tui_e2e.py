@@ -113,6 +113,7 @@ def test_folder_follow_filter_detail_tabs_help_and_quit(tmp_path, logdir):
         screen = pane.wait_for(lambda s: re.search(r"\bs3\.[a-z_]+", s) and "last seen" in s, 10,
                                "the findings tab")
         assert not table_rows(screen)[1]
+        assert "[2 Findings]" in screen.splitlines()[0] and "[1 Requests]" not in screen  # the tab bar says so
         pane.press("3")
         pane.wait_for(lambda s: "Posture: no snapshot" in s and "check" in s, 5, "the posture tab")
         pane.press("4")
