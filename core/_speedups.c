@@ -25,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -2384,6 +2385,74 @@ sp_configure(PyObject *self, PyObject *args)
     return PyBool_FromLong(S.direct_alloc);
 }
 
+/*
+ * new_objects(cls, n, names, columns, consts): n new instances of cls (made as object.__new__(cls),
+ * no __init__) whose __slots__ attributes are filled directly: names[i] from columns[i][k] (a list of
+ * length n) for object k, then the remaining names from consts (one value for every object). Every
+ * name must be a plain object slot (a member descriptor) of cls. The rule engine's column path makes
+ * its findings in bulk with it (s3tail.core.rules.model.new_findings).
+ */
+static PyObject *
+sp_new_objects(PyObject *self, PyObject *args)
+{
+    PyTypeObject *cls;
+    Py_ssize_t n;
+    PyObject *names, *columns, *consts;
+    if (!PyArg_ParseTuple(args, "O!nO!O!O!", &PyType_Type, &cls, &n, &PyTuple_Type, &names,
+                          &PyTuple_Type, &columns, &PyTuple_Type, &consts))
+        return NULL;
+    Py_ssize_t nn = PyTuple_GET_SIZE(names), nc = PyTuple_GET_SIZE(columns);
+    if (n < 0 || nc + PyTuple_GET_SIZE(consts) != nn || nn > 64) {
+        PyErr_SetString(PyExc_ValueError, "new_objects: names must match columns + consts (at most 64)");
+        return NULL;
+    }
+    if (cls->tp_alloc == NULL || cls->tp_itemsize != 0) {
+        PyErr_SetString(PyExc_TypeError, "new_objects: not a plain class with __slots__");
+        return NULL;
+    }
+    Py_ssize_t offsets[64];
+    for (Py_ssize_t i = 0; i < nn; i++) {
+        PyObject *d = PyObject_GetAttr((PyObject *)cls, PyTuple_GET_ITEM(names, i));
+        if (d == NULL)
+            return NULL;
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX
+                 && PyType_IsSubtype(cls, PyDescr_TYPE(d));
+        if (ok)
+            offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "new_objects: %R is not a slot of %R", PyTuple_GET_ITEM(names, i), cls);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < nc; i++) {
+        PyObject *c = PyTuple_GET_ITEM(columns, i);
+        if (!PyList_CheckExact(c) || PyList_GET_SIZE(c) != n) {
+            PyErr_SetString(PyExc_ValueError, "new_objects: each column must be a list of n values");
+            return NULL;
+        }
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = cls->tp_alloc(cls, 0);
+        if (o == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < nn; i++) {
+            PyObject *v = i < nc ? PyList_GET_ITEM(PyTuple_GET_ITEM(columns, i), k)
+                                 : PyTuple_GET_ITEM(consts, i - nc);
+            PyObject **slot = (PyObject **)((char *)o + offsets[i]);
+            Py_INCREF(v);
+            Py_XSETREF(*slot, v);
+        }
+        PyList_SET_ITEM(out, k, o);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))sp_parse, METH_FASTCALL | METH_KEYWORDS,
      "parse(line, log_object='-', log_line=0, offset=-1, redact=True) -> Event; as parse_line_pure."},
@@ -2401,6 +2470,9 @@ static PyMethodDef methods[] = {
      "a block of access-log lines (see s3tail.core.colblock)."},
     {"scan_tables", sp_scan_tables, METH_NOARGS,
      "scan_tables() -> ((name, direct), ...): the tables scan_block fills, in its order."},
+    {"new_objects", sp_new_objects, METH_VARARGS,
+     "new_objects(cls, n, names, columns, consts) -> n instances of cls (no __init__), slot names[i] set "
+     "from columns[i][k], then the rest from consts."},
     {"configure", sp_configure, METH_VARARGS,
      "configure(Event, n_fields, source, time_cache, ok_ops, ident_cache, decode_requester, action_for, "
      "uri_ops, unquote, unquote_plus, redact_uri, fallback) -> bool (Event filled in place)."},

@@ -126,6 +126,24 @@ def _add_all(table: Table, vals: list) -> Iterable[int]:
     return map(table.add, vals)
 
 
+def _ts_ahead(table: Table) -> None:
+    """Extend the time table's cached epoch seconds (``Dicts.ts_array``: ``float(value[0])`` per value)
+    to the values added since, in bulk when they are all ints (the C scan's); otherwise
+    ``Table.derived`` computes them when asked."""
+    arr = table._derived.get("ts")
+    have = 0 if arr is None else len(arr)
+    if have >= len(table.values):
+        return
+    try:
+        secs = [v[0] for v in table.values[have:]]
+        if set(map(type, secs)) != {int}:
+            return
+        new = np.fromiter(secs, np.float64, len(secs))
+    except (TypeError, IndexError, KeyError, OverflowError, ValueError):
+        return
+    table._derived["ts"] = new if arr is None else np.concatenate((arr, new))
+
+
 def _num(v: Any) -> int:
     """One value of an int64 column as columns._int_column writes it."""
     return -1 if v is None else (v if type(v) is int and 0 <= v < 1 << 63 else -2)
@@ -162,6 +180,8 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
         new = news[k]
         if direct:
             remap.extend(_add_all(table, new), len(new))
+            if name == "time" and new:
+                _ts_ahead(table)
             continue
         lines = np.frombuffer(new, dtype=np.int32).tolist()
         if not lines:

@@ -261,6 +261,7 @@ class RuleEngine:
             events = list(events)
         if self._columns is not None:
             self._columns.materialize()  # windows kept as columns join the Python windows
+            self._columns.release_open()  # and open findings kept by group id, rule.open
         paused = gc.isenabled()
         if paused:
             gc.disable()
@@ -507,12 +508,13 @@ class RuleEngine:
         heapq.heappush(self._heap, (f.close_ts, self._seq, f))
         return f
 
-    def _schedule(self, findings: list[Finding], ordered: bool = False) -> None:
+    def _schedule(self, findings: list[Finding], ordered: bool = False, closes: list | None = None) -> None:
         """Schedule the closing of many new findings with one heap entry (a :class:`_Bundle`);
-        ``ordered``: they are in order of ``close_ts`` already."""
+        ``ordered``: they are in order of ``close_ts`` already; ``closes``: their ``close_ts``."""
         if not findings:
             return
-        closes = list(map(_CLOSE, findings))
+        if closes is None:
+            closes = list(map(_CLOSE, findings))
         if not ordered and any(map(gt, closes, closes[1:])):
             order = sorted(range(len(closes)), key=closes.__getitem__)
             closes = [closes[i] for i in order]

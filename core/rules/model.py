@@ -102,7 +102,7 @@ class Finding:
         return f"Finding({self.rule_id} {self.severity} {self.bucket!r} {self.actor!r} x{self.count})"
 
 
-_REFS, _EVIDENCE, _DETAILS = Finding.event_refs, Finding.evidence, Finding.details   # the slots
+_REFS, _EVIDENCE, _DETAILS, _KEY = Finding.event_refs, Finding.evidence, Finding.details, Finding.dedup_key
 
 
 def _lazy_slot(slot: Any) -> property:
@@ -124,9 +124,11 @@ class LazyFinding(Finding):
     ``event_refs`` and ``evidence`` are built from its source's columns on first access
     (``source.evidence(at)`` -> (refs, samples)) and ``details`` is made on first access: most
     findings of a busy rule are never read back, and each object not made is one the cyclic
-    garbage collector does not walk."""
+    garbage collector does not walk. ``dedup_key`` too is made on first access, by the rule's group
+    function (``_grp``) over the finding's own bucket, requester and remote IP (those of its first
+    evidence event, in the group)."""
 
-    __slots__ = ("_src", "_at")
+    __slots__ = ("_src", "_at", "_grp")
 
     def _load(self) -> None:
         refs, samples = self._src.evidence(self._at)
@@ -150,18 +152,52 @@ class LazyFinding(Finding):
     def details(self, value: dict) -> None:
         _DETAILS.__set__(self, value)
 
+    @property
+    def dedup_key(self) -> Any:  # type: ignore[override]
+        try:
+            return _KEY.__get__(self, Finding)
+        except AttributeError:
+            key = self._grp(self)
+            _KEY.__set__(self, key)
+            return key
 
-def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, remote_ips, keys, firsts,
-                 lasts, closes, counts, source, ats) -> list[Finding]:
+    @dedup_key.setter
+    def dedup_key(self, value: Any) -> None:
+        _KEY.__set__(self, value)
+
+
+def _speedups_new_objects():
+    try:
+        from ..access_log import speedups
+    except ImportError:  # pragma: no cover - the package always has access_log
+        return None
+    return getattr(speedups, "new_objects", None)
+
+
+_NEW_OBJECTS = _speedups_new_objects()   # the C maker (None: C extension not built, or pure Python asked)
+_NEW_COLUMNS = ("bucket", "requester", "remote_ip", "first_ts", "last_ts", "close_ts", "count", "_at")
+_NEW_CONSTS = ("rule_id", "severity", "title", "closed", "_src", "_grp")
+
+
+def new_findings(rule_id: str, severity: str, title: str, buckets: list, requesters: list, remote_ips: list,
+                 group: Callable[[Any], Any], firsts: list, lasts: list, closes: list, counts: list, source,
+                 ats: list, maker=None) -> list[Finding]:
     """Many findings of one rule at once (the column path), each as ``Finding(...)`` followed by
-    ``add`` of its evidence events would make it: one item per finding in every iterable argument;
+    ``add`` of its evidence events would make it: one item per finding in every list argument (all of
+    the same length); ``group``: the rule's group function (the dedup key is ``group(finding)``);
     ``source.evidence(at)`` gives a finding's refs and samples (already capped at MAX_REFS /
-    MAX_SAMPLES), asked on first access (:class:`LazyFinding`)."""
+    MAX_SAMPLES), asked on first access (:class:`LazyFinding`). ``maker``: the C ``new_objects``
+    (default: the extension's when built), ``False`` for the pure-Python loop."""
+    if maker is None:
+        maker = _NEW_OBJECTS
+    if maker:
+        return maker(LazyFinding, len(buckets), _NEW_COLUMNS + _NEW_CONSTS,
+                     (buckets, requesters, remote_ips, firsts, lasts, closes, counts, ats),
+                     (rule_id, severity, title, False, source, group))
     make = object.__new__
     out: list[Finding] = []
     append = out.append
-    for b, rq, ip, k, t0, t1, c, n, at in zip(buckets, requesters, remote_ips, keys, firsts, lasts, closes,
-                                              counts, ats):
+    for b, rq, ip, t0, t1, c, n, at in zip(buckets, requesters, remote_ips, firsts, lasts, closes, counts, ats):
         f = make(LazyFinding)
         f.rule_id = rule_id
         f.severity = severity
@@ -172,11 +208,11 @@ def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, r
         f.first_ts = t0
         f.last_ts = t1
         f.count = n
-        f.dedup_key = k
         f.closed = False
         f.close_ts = c
         f._src = source
         f._at = at
+        f._grp = group
         append(f)
     return out
 

@@ -36,7 +36,13 @@ new findings are :class:`~.model.LazyFinding` objects: their refs and samples ar
 batch's codes (:class:`_Evidence`) when first read, and rows of later batches that join one before
 that are kept as further parts (:class:`_Parts`). Their closing is scheduled with one heap entry per
 rule and batch (``RuleEngine._schedule``). A new :class:`Dicts` first builds every unread finding's
-evidence (sources hold the old one's values).
+evidence (sources hold the old one's values). These rules' open findings are not kept in ``rule.open``
+but by dense group id in numpy arrays (:class:`_Open`: close and first times, the finding; pair group
+codes get their ids from a numpy hash table, :class:`_CodeIds`), so a batch finds its groups' open
+findings, and records the new ones, without a dict operation per group; their ``dedup_key`` is made
+when first read (the rule's group function over the finding). They move back into ``rule.open``
+before the engine's own code works on the rule (late rows, an event batch; ``flush`` takes them as
+they are), and back into the arrays at the rule's next bulk batch.
 
 Request counts for ``min_error_share`` are kept per batch as numpy group codes, pieces and counts
 (:class:`ColumnCounts`, one entry of the engine's queue of counts per batch, read through ``within``:
@@ -66,7 +72,7 @@ import fnmatch
 from bisect import bisect_left, bisect_right
 from collections import namedtuple
 from itertools import accumulate, chain, compress, repeat
-from operator import add, attrgetter, is_not, itemgetter, le
+from operator import add, attrgetter, itemgetter, le
 from typing import Any
 
 import numpy as np
@@ -86,7 +92,7 @@ LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
 _ITEM0, _ITEM1, _ITEM3 = itemgetter(0), itemgetter(1), itemgetter(3)
-_FIRST_TS, _CLOSE_TS = attrgetter("first_ts"), attrgetter("close_ts")
+_FIRST_TS, _CLOSE_TS, _CLOSED = attrgetter("first_ts"), attrgetter("close_ts"), attrgetter("closed")
 FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
     "s3.object_access_errors": True, "s3.enumeration": True, "s3.mass_download": False,
     "s3.mass_delete": True, "s3.anonymous_access": True, "s3.insecure_transport": True,
@@ -272,34 +278,151 @@ class _Evidence:
 
 class _Parts:
     """The evidence of a :class:`~.model.LazyFinding` that later batches joined before it was read:
-    parts ``source, segment, refs, samples`` in order, flat (refs and samples: how many of the
-    segment's first rows it keeps, up to MAX_REFS / MAX_SAMPLES in all)."""
+    parts ``source, segment, rows`` in order, flat (``rows``: the segment's row count, None for the
+    first part: its source's own). ``refs`` counts the rows so far: parts stop once it reaches
+    MAX_REFS. The caps (MAX_REFS refs, MAX_SAMPLES samples in all) apply when it is read."""
 
-    __slots__ = ("parts", "refs", "samples")
+    __slots__ = ("parts", "refs")
 
     def __init__(self, src: _Evidence, at: int):
-        c = src.count.item(at)
-        self.refs, self.samples = min(c, MAX_REFS), min(c, MAX_SAMPLES)
-        self.parts = [src, at, self.refs, self.samples]
+        self.refs = src.count.item(at)
+        self.parts = [src, at, None]
 
     def add(self, src: _Evidence, at: int, count: int) -> None:
-        room = MAX_REFS - self.refs
-        if room > 0:
-            n = min(count, room)
-            k = max(0, min(n, MAX_SAMPLES - self.samples))
-            self.parts += (src, at, n, k)
-            self.refs += n
-            self.samples += k
+        if self.refs < MAX_REFS:
+            self.parts += (src, at, count)
+            self.refs += count
 
     def evidence(self, _at: Any) -> tuple[list, list]:
         refs: list = []
         samples: list = []
         parts = self.parts
-        for i in range(0, len(parts), 4):
-            r, s = parts[i].span(*parts[i + 1:i + 4])
+        for i in range(0, len(parts), 3):
+            src, at, count = parts[i:i + 3]
+            if count is None:
+                count = src.count.item(at)
+            room = MAX_REFS - len(refs)
+            if room <= 0:
+                break
+            n = min(count, room)
+            r, s = src.span(at, n, max(0, min(n, MAX_SAMPLES - len(samples))))
             refs += r
             samples += s
         return refs, samples
+
+
+class _CodeIds:
+    """Dense ids (0, 1, ...) of int64 group codes (:meth:`_Ctx.group_codes` of pairs), in numpy: an
+    open-addressing hash table (linear probing, at most a quarter full) looked up and filled a whole
+    array of codes at a time; ``codes[id]`` is the code of each id."""
+
+    __slots__ = ("keys", "vals", "codes", "n")
+
+    def __init__(self, size: int = 1024) -> None:
+        self.keys = np.full(size, -1, np.int64)
+        self.vals = np.zeros(size, np.int64)
+        self.codes = np.zeros(0, np.int64)
+        self.n = 0
+
+    def _slots(self, codes: np.ndarray) -> np.ndarray:
+        bits = len(self.keys).bit_length() - 1
+        with np.errstate(over="ignore"):
+            h = codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        return (h >> np.uint64(64 - bits)).astype(np.int64)
+
+    def find(self, codes: np.ndarray) -> np.ndarray:
+        """The id of each code, -1 for codes not in the table."""
+        keys, mask = self.keys, len(self.keys) - 1
+        out = np.full(len(codes), -1, np.int64)
+        idx = np.arange(len(codes))
+        h = self._slots(codes)
+        while len(idx) > 16:
+            k = keys[h]
+            hit = k == codes[idx]
+            if hit.any():
+                out[idx[hit]] = self.vals[h[hit]]
+            go = ~hit & (k != -1)
+            idx, h = idx[go], (h[go] + 1) & mask
+        for i, j in zip(idx.tolist(), h.tolist()):   # the long probe sequences: one code at a time
+            code = int(codes[i])
+            while True:
+                k = int(keys[j])
+                if k == code:
+                    out[i] = self.vals[j]
+                    break
+                if k == -1:
+                    break
+                j = (j + 1) & mask
+        return out
+
+    def _put(self, codes: np.ndarray, ids: np.ndarray) -> None:
+        """Insert distinct codes not in the table, with their ids."""
+        keys, vals, mask = self.keys, self.vals, len(self.keys) - 1
+        idx = np.arange(len(codes))
+        h = self._slots(codes)
+        while len(idx) > 16:
+            free = np.flatnonzero(keys[h] == -1)
+            placed = np.zeros(len(idx), bool)
+            if len(free):
+                slots, first = np.unique(h[free], return_index=True)   # one code per free slot
+                win = idx[free[first]]
+                keys[slots] = codes[win]
+                vals[slots] = ids[win]
+                placed[free[first]] = True
+            idx, h = idx[~placed], (h[~placed] + 1) & mask
+        for i, j in zip(idx.tolist(), h.tolist()):   # the last few: one at a time
+            while keys[j] != -1:
+                j = (j + 1) & mask
+            keys[j] = codes[i]
+            vals[j] = ids[i]
+
+    def ids(self, codes: np.ndarray) -> np.ndarray:
+        """The ids of distinct codes, new ids for codes not seen before."""
+        out = self.find(codes)
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            k = len(new)
+            if (self.n + k) * 4 > len(self.keys):
+                size = len(self.keys)
+                while (self.n + k) * 4 > size:
+                    size *= 2
+                old = self.codes
+                self.keys = np.full(size, -1, np.int64)
+                self.vals = np.zeros(size, np.int64)
+                self._put(old, np.arange(len(old), dtype=np.int64))
+            fresh = np.arange(self.n, self.n + k, dtype=np.int64)
+            self._put(codes[new], fresh)
+            self.codes = np.concatenate((self.codes, codes[new]))
+            self.n += k
+            out[new] = fresh
+        return out
+
+
+class _Open:
+    """The open findings of one stateless rule (:meth:`ColumnRunner.run_single`) kept by interned group
+    id instead of in ``rule.open``: ``close`` and ``first`` (NaN: none) as numpy arrays, so a batch
+    finds its groups' open findings without a dict look-up per group; ``obj`` the findings, ``seq``
+    their order of creation. An entry may be a finding ``pop_closed`` has closed since (``closed``):
+    that is no open finding. ``rule.open`` is empty while the rule's open findings are here; any code
+    that reads ``rule.open`` first has them moved back (:meth:`ColumnRunner.release_open`)."""
+
+    __slots__ = ("close", "first", "obj", "seq", "n")
+
+    def __init__(self) -> None:
+        self.close = np.zeros(0)
+        self.first = np.zeros(0)
+        self.obj = np.zeros(0, dtype=object)
+        self.seq = np.zeros(0, dtype=np.int64)
+        self.n = 0          # entries set since the last release (an upper bound of live ones)
+
+    def grow(self, size: int) -> None:
+        have = len(self.close)
+        if have < size:
+            more = max(size, have * 2) - have
+            self.close = np.concatenate((self.close, np.full(more, np.nan)))
+            self.first = np.concatenate((self.first, np.full(more, np.nan)))
+            self.obj = np.concatenate((self.obj, np.full(more, None, dtype=object)))
+            self.seq = np.concatenate((self.seq, np.zeros(more, np.int64)))
 
 
 def _runs(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -334,6 +457,9 @@ class ColumnRunner:
         self._lists: dict[tuple, tuple[Table, list]] = {}
         self._classified: dict[Any, tuple] = {}     # operation -> _classify(operation)
         self._stores: dict[str, _Store] = {}
+        self._open: dict[str, _Open] = {}   # stateless rules: open findings by group id (run_single)
+        self._codes = _CodeIds()            # pair group codes -> dense ids (the _Open of pair rules)
+        self._made = 0                      # findings made by run_single (their order of creation)
         self._texts: dict[tuple, dict[str, bool]] = {}   # (field, literals) -> text -> may hold one
         self._seq = 0
         self._dicts: Dicts | None = None
@@ -590,6 +716,7 @@ class ColumnRunner:
                 fitems = list(zip(fast.tolist(), rows, hits, keys))
                 items = _merge(fitems, items) if items else fitems
             if items:
+                self.release_open(rule)
                 eng._take(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
             return
         self.run_window(rule, ctx, fast, weight, slow_items, touched)
@@ -630,23 +757,32 @@ class ColumnRunner:
         t0 = tss[head]
         tmin = np.minimum.reduceat(tss, head)
         tmax = np.maximum.reduceat(tss, head)
-        keys = self.keys_of(gs[head])
-        fs = list(map(rule.open.get, keys))
+        ucodes = gs[head]
+        if rule.open:   # findings made by the engine's own code: into the rule's _Open
+            self.adopt_open(rule)
+        gids = self.group_ids(rule, ucodes)     # dense group ids (numpy, one per group)
+        m = self._open.get(rule.id)
+        if m is None:
+            m = self._open[rule.id] = _Open()
+        m.grow(int(gids.max()) + 1)
         dedup = rule.dedup * 60
         close = t0 + dedup                      # close_ts of each group's current segment
         floor = t0                              # rows older than this would lower a finding's first_ts
         joined = np.zeros(ng, bool)             # the first segment joins the open finding
-        has = np.fromiter(map(is_not, fs, repeat(None)), bool, ng)
+        fclose = m.close[gids]
+        has = ~np.isnan(fclose)                 # (an entry: maybe closed by pop_closed since)
         if has.any():
+            cand = np.flatnonzero(has & (t0 <= fclose))
+            if len(cand):   # joins: only a finding still open takes rows
+                dead = np.fromiter(map(_CLOSED, m.obj[gids[cand]].tolist()), bool, len(cand))
+                if dead.any():
+                    has[cand[dead]] = False
             oi = np.flatnonzero(has)
-            of = list(map(fs.__getitem__, oi.tolist()))
-            first = np.fromiter(map(_FIRST_TS, of), np.float64, len(of))
-            fclose = np.fromiter(map(_CLOSE_TS, of), np.float64, len(of))
-            j = t0[oi] <= fclose
+            j = t0[oi] <= fclose[oi]
             joined[oi] = j
-            close[oi] = np.where(j, fclose, close[oi])
+            close[oi] = np.where(j, fclose[oi], close[oi])
             floor = floor.copy()
-            floor[oi] = np.where(j, first, floor[oi])
+            floor[oi] = np.where(j, m.first[gids[oi]], floor[oi])
         ok = tmin >= floor
         multi = tmax > close
         grp = np.repeat(np.arange(ng), cnt)     # group of each position
@@ -672,16 +808,78 @@ class ColumnRunner:
         segp = np.sort(np.concatenate(starts))
         segp = segp[ok[grp[segp]]]
         if len(segp):
-            self.take_segments(rule, ctx, touched, rows, tss, head, ok, keys, fs, has, joined, segp, grp)
+            self.take_segments(rule, ctx, touched, rows, tss, head, ok, gids, m, has, joined, segp, grp)
         if not pos_ok.all():
             back = np.sort(rows[~pos_ok])
+            self.release_open(rule)
             eng._take(rule, list(zip(ctx.rows(back), [ONE] * len(back), ctx.group_keys(rule, back))), touched)
 
-    def take_segments(self, rule: Rule, ctx: "_Ctx", touched: dict, rows, tss, head, ok, keys, fs, has, joined,
-                      segp, grp) -> None:
+    def group_ids(self, rule: Rule, codes: np.ndarray) -> np.ndarray:
+        """Dense ids of distinct group codes (see :meth:`_Ctx.group_codes`): the actor's interned id
+        (by actor), else the pair code's id in :class:`_CodeIds` (no Python per code)."""
+        return codes if rule.group is B.by_actor else self._codes.ids(codes)
+
+    def keys_of_ids(self, rule: Rule, ids: np.ndarray) -> list:
+        """The group keys of :meth:`group_ids`."""
+        return self.keys_of(ids if rule.group is B.by_actor else self._codes.codes[ids])
+
+    def code_of_key(self, rule: Rule, key) -> int:
+        """The group code of a group key of ``rule`` (its parts interned as the column path does)."""
+        if rule.group is B.by_actor:
+            return self.gid(key)
+        b = self._bid.get(key[0])
+        if b is None:
+            b = self._bid[key[0]] = len(self._bval)
+            self._bval.append(key[0])
+        return ((b + 1) << 32) | self.gid(key[1])
+
+    def adopt_open(self, rule: Rule) -> None:
+        """Move the rule's open findings from ``rule.open`` into its :class:`_Open`."""
+        m = self._open.get(rule.id)
+        if m is None:
+            m = self._open[rule.id] = _Open()
+        fs = list(rule.open.values())
+        g = self.group_ids(rule, np.array([self.code_of_key(rule, k) for k in rule.open], dtype=np.int64))
+        rule.open.clear()
+        m.grow(int(g.max()) + 1)
+        m.obj[g] = np.fromiter(fs, object, len(fs))
+        m.close[g] = np.fromiter(map(_CLOSE_TS, fs), np.float64, len(fs))
+        m.first[g] = np.fromiter(map(_FIRST_TS, fs), np.float64, len(fs))
+        m.seq[g] = np.arange(self._made, self._made + len(fs))
+        self._made += len(fs)
+        m.n += len(fs)
+
+    def release_open(self, rule: Rule | None = None) -> None:
+        """Move the open findings kept by group id (of ``rule``, default: every rule) back into
+        ``rule.open``, in order of creation (before the engine's own code reads ``rule.open``)."""
+        for rule_id in [rule.id] if rule is not None else list(self._open):
+            m = self._open.get(rule_id)
+            if m is None or not m.n:
+                continue
+            table = self.engine._by_id[rule_id].open
+            g = np.flatnonzero(~np.isnan(m.close))
+            g = g[np.argsort(m.seq[g], kind="stable")]
+            for key, f in zip(self.keys_of_ids(self.engine._by_id[rule_id], g), m.obj[g].tolist()):
+                if not f.closed:
+                    table[key] = f
+            del self._open[rule_id]
+
+    def pop_open(self, rule: Rule) -> list:
+        """The open findings kept by group id for ``rule`` (not closed), in order of creation; they
+        are forgotten here (the engine's flush closes them)."""
+        m = self._open.pop(rule.id, None)
+        if m is None or not m.n:
+            return []
+        g = np.flatnonzero(~np.isnan(m.close))
+        fs = m.obj[g[np.argsort(m.seq[g], kind="stable")]].tolist()
+        return [f for f in fs if not f.closed]
+
+    def take_segments(self, rule: Rule, ctx: "_Ctx", touched: dict, rows, tss, head, ok, gids, m: _Open,
+                      has, joined, segp, grp) -> None:
         """The segments (starts ``segp``, positions in the grouped ``rows``) of :meth:`run_single`:
-        joins into the groups' open findings, new findings (:class:`~.model.LazyFinding`, their refs
-        and samples from an :class:`_Evidence` of the batch), open findings closed."""
+        joins into the groups' open findings (``m``, by group id ``gids``), new findings
+        (:class:`~.model.LazyFinding`, their refs and samples from an :class:`_Evidence` of the batch,
+        kept in ``m``), open findings closed."""
         eng = self.engine
         n = len(rows)
         ng = len(head)
@@ -707,12 +905,9 @@ class ColumnRunner:
         if is_join.any():   # joins into open findings (a group's first segment)
             js = np.flatnonzero(is_join)
             ev = _Evidence(self, ctx, rows, segp[js], segc[js])
-            segg_l, segc_l, js_l = segg[js].tolist(), segc[js].tolist(), js.tolist()
-            for s in range(len(js_l)):
-                f = fs[segg_l[s]]
-                c = segc_l[s]
+            jfs = m.obj[gids[segg[js]]].tolist()
+            for s, f, c, last in zip(range(len(jfs)), jfs, segc[js].tolist(), map(lasts.__getitem__, js.tolist())):
                 f.count += c
-                last = lasts[js_l[s]]
                 if last > f.last_ts:
                     f.last_ts = last
                 lazy = f._src if type(f) is LazyFinding else None
@@ -737,8 +932,7 @@ class ColumnRunner:
         done[segg[new_s]] = True
         done &= has
         closed_now = eng._closed
-        for g in np.flatnonzero(done).tolist():
-            f = fs[g]
+        for f in m.obj[gids[done]].tolist():
             if not f.closed:
                 f.closed = True
                 closed_now.append(f)
@@ -746,33 +940,43 @@ class ColumnRunner:
         firsts = list(map(tsv.__getitem__, tcodes[hpos].tolist()))
         if None in firsts:
             firsts = [wm if t is None else t for t in firsts]
-        nkeys = list(map(keys.__getitem__, segg[new_s].tolist()))
+        fcloses = list(map(add, firsts, repeat(dedup)))
         made = new_findings(
             rule.id, rule.severity, rule.title,
-            map(d["bucket"].values.__getitem__, c_row["bucket"][hpos].tolist()),
-            map(self.plist(d["identity"], "requester", _ITEM0).__getitem__, c_row["identity"][hpos].tolist()),
-            map(d["ip"].values.__getitem__, c_row["ip"][hpos].tolist()),
-            nkeys, firsts, map(lasts.__getitem__, new_s.tolist()), map(add, firsts, repeat(dedup)),
-            segc[new_s].tolist(), _Evidence(self, ctx, rows, segp[new_s], segc[new_s]), range(len(new_s)))
+            list(map(d["bucket"].values.__getitem__, c_row["bucket"][hpos].tolist())),
+            list(map(self.plist(d["identity"], "requester", _ITEM0).__getitem__, c_row["identity"][hpos].tolist())),
+            list(map(d["ip"].values.__getitem__, c_row["ip"][hpos].tolist())),
+            rule.group, firsts, list(map(lasts.__getitem__, new_s.tolist())), fcloses,
+            segc[new_s].tolist(), _Evidence(self, ctx, rows, segp[new_s], segc[new_s]), list(range(len(new_s))))
         eng._all.extend(made)
         touched.update(dict.fromkeys(made))
         # a segment followed by another of its group: its finding is closed at once
         last_seg = np.append(segg[1:] != segg[:-1], True)[new_s]
-        closes = tss[segp[new_s]] + dedup
+        opened = tss[segp[new_s]]
+        closes = opened + dedup
+        sg = gids[segg[new_s]]
+        keep = np.arange(len(made))
         if last_seg.all():
             still = made
-            skeys = nkeys
         else:
             ls = last_seg.tolist()
             for f in compress(made, [not x for x in ls]):
                 f.closed = True
                 closed_now.append(f)
             still = list(compress(made, ls))
-            skeys = list(compress(nkeys, ls))
             closes = closes[last_seg]
-        rule.open.update(zip(skeys, still))
-        order = np.argsort(closes, kind="stable")
-        eng._schedule(list(map(still.__getitem__, order.tolist())), ordered=True)
+            opened = opened[last_seg]
+            sg = sg[last_seg]
+            keep = keep[last_seg]
+        # the groups' open findings now (a group's last segment)
+        m.obj[sg] = np.fromiter(still, object, len(still))
+        m.close[sg] = closes
+        m.first[sg] = opened
+        m.seq[sg] = np.arange(self._made, self._made + len(still))
+        self._made += len(still)
+        m.n += len(still)
+        order = keep[np.argsort(closes, kind="stable")].tolist()
+        eng._schedule(list(map(made.__getitem__, order)), ordered=True, closes=list(map(fcloses.__getitem__, order)))
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         eng = self.engine
@@ -932,6 +1136,7 @@ class ColumnRunner:
 
     def clear(self) -> None:
         self._stores.clear()
+        self._open.clear()
 
 
 def _lifecycle_op(request: tuple) -> bool:
