@@ -164,6 +164,21 @@ def test_generated_traffic_light_rows_and_few_events(generated):
     assert calls < len(generated) * 0.05
 
 
+def test_between_rules_is_called_before_each_rule_and_changes_nothing(generated):
+    """The hook a terminal app lets key presses through at: once before each active rule of a call."""
+    engine = RuleEngine(WEB)
+    calls: list[int] = []
+    engine.between_rules = lambda: calls.append(len(calls))
+    dicts = columns.Dicts()
+    batches = 0
+    for i in range(0, len(generated), 5000):
+        engine.process_columns(from_events(generated[i:i + 5000], dicts))
+        batches += 1
+    engine.flush()
+    assert len(calls) == batches * len(engine.active) and len(engine.active) > 10
+    assert fingerprint(engine.findings()) == fingerprint(by_events(generated, 5000, WEB).findings())
+
+
 @pytest.mark.parametrize("batch", [1, 333, 7000])
 def test_batch_boundaries(generated, batch):
     events = generated[:3000] if batch == 1 else generated

@@ -337,6 +337,7 @@ class S3tailApp(App[int]):
         message for the UI thread."""
         try:
             rules = backend.RuleEngine(self.config, self.args.rules)
+            rules.between_rules = self._yield_to_input  # a key press goes between two rules of a call
         except Exception as exc:
             rules = None
             self.call_from_thread(self.notify, f"rules disabled: {exc}", severity="error")

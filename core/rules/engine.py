@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections import Counter, deque
 from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, is_, itemgetter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..actions import _KEYED, action_for
 from ..config import validate_config
@@ -196,6 +196,9 @@ class RuleEngine:
         self._next_sweep = None
         self._settings = settings
         self._columns = None    # the column path (vector.ColumnRunner), made on first use
+        # called before each rule of a column batch: a terminal app lets a key press through there
+        # (its UI shares this interpreter's lock with the thread running the rules)
+        self.between_rules: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ dispatch
 

@@ -622,7 +622,10 @@ class ColumnRunner:
         ctx = _Ctx(self, batch, wm)
         if eng._share and n:
             self.count_requests(ctx)
+        pause = eng.between_rules
         for rule in eng.active:
+            if pause is not None:
+                pause()
             self.run_rule(rule, ctx, touched)
         if eng._next_sweep is None:
             eng._next_sweep = wm + SWEEP_EVERY
