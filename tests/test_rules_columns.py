@@ -164,8 +164,14 @@ def test_generated_traffic_light_rows_and_few_events(generated):
     assert calls < len(generated) * 0.05
 
 
-def test_between_rules_is_called_before_each_rule_and_changes_nothing(generated):
-    """The hook a terminal app lets key presses through at: once before each active rule of a call."""
+@pytest.mark.parametrize("take_slice", [None, 2])
+def test_between_rules_is_called_before_each_rule_and_changes_nothing(generated, take_slice, monkeypatch):
+    """The hook a terminal app lets key presses through at: once before each active rule of a call,
+    and between slices of a long run of windowed hits (sliced small here: the same findings)."""
+    from s3tail.core.rules import vector
+
+    if take_slice:
+        monkeypatch.setattr(vector, "TAKE_SLICE", take_slice)
     engine = RuleEngine(WEB)
     calls: list[int] = []
     engine.between_rules = lambda: calls.append(len(calls))
@@ -175,7 +181,9 @@ def test_between_rules_is_called_before_each_rule_and_changes_nothing(generated)
         engine.process_columns(from_events(generated[i:i + 5000], dicts))
         batches += 1
     engine.flush()
-    assert len(calls) == batches * len(engine.active) and len(engine.active) > 10
+    per_rule = batches * len(engine.active)
+    assert len(engine.active) > 10
+    assert len(calls) > per_rule if take_slice else len(calls) == per_rule
     assert fingerprint(engine.findings()) == fingerprint(by_events(generated, 5000, WEB).findings())
 
 

@@ -196,8 +196,9 @@ class RuleEngine:
         self._next_sweep = None
         self._settings = settings
         self._columns = None    # the column path (vector.ColumnRunner), made on first use
-        # called before each rule of a column batch: a terminal app lets a key press through there
-        # (its UI shares this interpreter's lock with the thread running the rules)
+        # called before each rule of a column batch and between slices of a long run of windowed
+        # hits: a terminal app lets a key press through there (its UI shares this interpreter's lock
+        # with the thread running the rules)
         self.between_rules: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ dispatch

@@ -89,6 +89,7 @@ Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requ
 STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
 NONE = np.zeros(0, dtype=np.intp)
 LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
+TAKE_SLICE = 1000           # hits per RuleEngine._take call when a pause hook is set (see take_sliced)
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
 _ITEM0, _ITEM1, _ITEM3 = itemgetter(0), itemgetter(1), itemgetter(3)
@@ -1050,7 +1051,20 @@ class ColumnRunner:
             stored = list(zip(taken["seq"].tolist(), rows, hits, keys))
             items = _merge(stored, items) if items else stored
         if items:
-            eng._take(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
+            self.take_sliced(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
+
+    def take_sliced(self, rule: Rule, items: list, touched: dict) -> None:
+        """``RuleEngine._take`` in slices of TAKE_SLICE hits, the engine's ``between_rules`` hook
+        called between them (the same result: ``_take`` applies hits one after the other)."""
+        eng = self.engine
+        pause = eng.between_rules
+        if pause is None or len(items) <= TAKE_SLICE:
+            eng._take(rule, items, touched)
+            return
+        for i in range(0, len(items), TAKE_SLICE):
+            if i:
+                pause()
+            eng._take(rule, items[i:i + TAKE_SLICE], touched)
 
     def reachable(self, rule: Rule, store: _Store, candidates: np.ndarray, since: np.ndarray,
                   span: float) -> list[int]:
