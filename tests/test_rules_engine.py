@@ -417,3 +417,16 @@ def test_prefilter_maps_hits_to_the_right_event_with_hostile_keys():
     f = of(run(junk + [target]), "s3.sensitive_object_access")
     assert {x.requester for x in f} == {ACTOR, OTHER}  # "Übersicht\n.ENV" ends in .env too
     assert [x.samples[0]["key"] for x in f if x.requester == OTHER] == ["deploy/prod.pem"]
+
+
+def test_findings_view_is_the_findings_so_far_without_a_copy():
+    engine = RuleEngine({})
+    engine.process_batch(errors(5) + gets(500, actor=OTHER))
+    view = engine.findings_view()
+    before = engine.findings()
+    assert list(view) == before and len(view) == len(before) >= 2
+    assert view[0] is before[0] and view[-1] is before[-1] and view[:1] == before[:1]
+    with pytest.raises(IndexError):
+        view[len(before)]
+    engine.process_batch([ev(key="x.env", at=9000)])   # a new finding: the view keeps its length
+    assert len(engine.findings()) == len(before) + 1 and list(view) == before

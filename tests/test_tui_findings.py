@@ -137,3 +137,66 @@ async def test_findings_keys_move_the_cursor_and_only_screen_rows_are_drawn(tmp_
         text = view.visible_text()
         assert text[0].split()[:2] == ["sev", "rule"] and "120 findings" in text[1]
         assert sum("└" in line for line in text) >= 10 and all(len(line) == len(text[0]) for line in text)
+
+
+class _F:
+    """A finding as the index reads it."""
+
+    def __init__(self, rule_id: str, severity: str, last_ts: float) -> None:
+        self.rule_id, self.severity, self.title = rule_id, severity, f"{rule_id} title"
+        self.count, self.last_ts, self.first_ts = 1, last_ts, last_ts
+        self.last_seen = str(last_ts)
+
+
+def _reference_rows(arrivals: list, max_members: int) -> list:
+    """The tab's rows from scratch: per group (severity, rule) its members in order of arrival in it,
+    the most recent ``max_members`` (a stable sort: ties go to the earlier arrival), oldest first."""
+    from s3tail.core.rules.model import SEVERITY_RANK, iso
+
+    groups: dict = {}
+    for f in dict.fromkeys(reversed(arrivals)):        # each finding once, at its last arrival
+        groups.setdefault((f.severity, f.rule_id), []).insert(0, f)
+    out = []
+    for key in sorted(groups, key=lambda k: (-SEVERITY_RANK.get(k[0], 0), k[1])):
+        members = groups[key]
+        if len(members) == 1:
+            out.append(("finding", id(members[0])))
+            continue
+        last = max(f.last_ts for f in members)
+        out.append(("group", key[1], key[0], sum(f.count for f in members), iso(last), len(members)))
+        shown = sorted(members, key=lambda f: f.last_ts, reverse=True)[:max_members]
+        out.extend(("finding", id(f)) for f in reversed(shown))
+        if len(members) > len(shown):
+            out.append(("more", key[1], len(members) - len(shown)))
+    return out
+
+
+def test_incremental_index_equals_a_grouping_from_scratch_through_random_updates():
+    rnd = random.Random(7)
+    rules = ["s3.anonymous_access", "s3.enumeration", "s3.security_control_disabled"]
+    index = FindingsIndex(max_members=5)
+    found: list[_F] = []
+    arrivals: list[_F] = []   # a finding arrives in a group when made, and again when it moves
+    for _ in range(300):
+        touched = []
+        for _ in range(rnd.randrange(1, 8)):
+            if not found or rnd.random() < 0.4:
+                f = _F(rnd.choice(rules), rnd.choice(["low", "medium"]), EPOCH + rnd.randrange(50))
+                found.append(f)
+                arrivals.append(f)
+            else:
+                f = rnd.choice(found)
+                what = rnd.random()
+                if what < 0.6:        # more evidence: count and (maybe) the last time grow
+                    f.count += 1
+                    f.last_ts = max(f.last_ts, EPOCH + rnd.randrange(60))
+                elif what < 0.8:      # a later time alone
+                    f.last_ts += rnd.choice((0, 1, 5))
+                elif f.severity != "critical":   # escalated: it moves to another group
+                    f.severity = "critical" if f.severity == "medium" else "medium"
+                    arrivals.append(f)
+            touched.append(f)
+        index.update(touched)
+        assert summary(index.rows()) == _reference_rows(arrivals, 5)
+    assert len(index) == len(found)
+    assert not index.update(found)  # nothing changed since: no new version

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ class S3tailApp(App[int]):
         self.store = backend.SharedStore(backend.EventStore(max_rows=args.max_rows))
         self.dicts = backend.Dicts()  # the value tables of every column batch of this app
         self.stats = Stats()
-        self.findings: list[Any] = []
+        self.findings: Sequence[Any] = ()  # the engine's findings so far (a view, no copy)
         self.findings_rows: tuple[list[Any], int] = ([], 0)
         self.malformed: deque[Malformed] = deque(maxlen=MALFORMED_KEPT)
         self.malformed_total = 0
@@ -402,7 +403,7 @@ class S3tailApp(App[int]):
                     if finished:
                         touched.extend(rules.flush() or ())
                     if index.update(touched) or finished or self.batches == 0:
-                        findings, rows = list(rules.findings()), (index.rows(), index.version)
+                        findings, rows = rules.findings_view(), (index.rows(), index.version)
                 except Exception as exc:
                     error = error or f"rules error: {type(exc).__name__}: {exc}"
                     findings = rows = None

@@ -30,7 +30,8 @@ import gc
 import heapq
 from bisect import bisect_right
 from collections import Counter, deque
-from itertools import accumulate, compress, repeat
+from collections.abc import Sequence
+from itertools import accumulate, compress, islice, repeat
 from operator import attrgetter, gt, is_, itemgetter
 from typing import Any, Callable, Iterable
 
@@ -721,6 +722,35 @@ class RuleEngine:
     def findings(self) -> list[Finding]:
         """Every finding so far, open and closed, in creation order."""
         return list(self._all)
+
+    def findings_view(self) -> "FindingsSoFar":
+        """:meth:`findings` without a copy: the first N of the engine's list, which is only ever
+        appended to, so another thread can read it while the engine goes on."""
+        return FindingsSoFar(self._all, len(self._all))
+
+
+class FindingsSoFar(Sequence):
+    """The first ``n`` items of an append-only list (read-only)."""
+
+    __slots__ = ("_items", "_n")
+
+    def __init__(self, items: list, n: int) -> None:
+        self._items, self._n = items, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return self._items[:self._n][i]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return self._items[i]
+
+    def __iter__(self):
+        return islice(self._items, self._n)
 
 
 class _Bundle:
