@@ -8,7 +8,10 @@ the frame that shows the new tab with its rows drawn (the bench stops if that fr
 asked for). It prints the rate the app really ingested while the keys were pressed, so a slow ingest
 cannot pass for a fast UI.
 
-    python bench/tui_keys.py [--rate 20000] [--presses 30] [--warmup 3]
+    python bench/tui_keys.py [--rate 20000] [--presses 30] [--warmup 3] [--preload 1000000]
+
+``--preload N`` puts N generated lines (an older log object) in the folder first: the keys are pressed
+once the app holds them and has caught up with the followed file.
 
 Target: every key press answered within 100 ms while 20,000 events per second arrive.
 """
@@ -20,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import multiprocessing
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +51,8 @@ def writer(path: Path, lines: list[str], rate: int, stop: Any, written: Any) -> 
             time.sleep(max(0.0, next_t - time.monotonic()))
 
 
-async def measure(folder: Path, presses: int, warmup: float) -> dict[str, object]:
+async def measure(folder: Path, presses: int, warmup: float, preload: int = 0, written: Any = None
+                  ) -> dict[str, object]:
     from s3tail.tui.app import S3tailApp, prepare
     from s3tail.tui.tabs import TabSwitcher
 
@@ -55,10 +60,11 @@ async def measure(folder: Path, presses: int, warmup: float) -> dict[str, object
     app = S3tailApp(args, config, results)
     out: dict[str, object] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        deadline = time.monotonic() + 30
-        while len(app.store) < 1000:
+        deadline = time.monotonic() + 30 + preload / 10_000
+        # the preloaded rows held and the followed file caught up with
+        while len(app.store) < max(1000, preload + (0.9 * written.value if preload and written else 0)):
             if time.monotonic() > deadline:
-                raise SystemExit("tui_keys: no rows reached the app within 30 s")
+                raise SystemExit(f"tui_keys: the app did not hold its rows in time ({len(app.store):,})")
             await pilot.pause(0.05)
         await pilot.pause(warmup)
         keys = [("2", "findings"), ("1", "requests"), ("3", "posture"), ("1", "requests"),
@@ -93,9 +99,12 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=20_000, help="lines per second appended (default 20000)")
     ap.add_argument("--presses", type=int, default=30)
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of streaming before the first key")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="rows of the generated file (bench/data) in the folder before the follow starts")
     a = ap.parse_args()
     common.header("terminal app: key-press latency while events stream in",
-                  f"python bench/tui_keys.py --rate {a.rate} --presses {a.presses} --warmup {a.warmup}")
+                  f"python bench/tui_keys.py --rate {a.rate} --presses {a.presses} --warmup {a.warmup}"
+                  + (f" --preload {a.preload}" if a.preload else ""))
     from s3tail.core.cli import tune_gc
     from s3tail.core.demo import DemoTraffic
 
@@ -106,6 +115,8 @@ def main() -> int:
         folder = Path(tmp)
         log = folder / "access.log"
         log.write_text("")
+        if a.preload:  # an older log object already in the folder: the app reads it, then follows
+            shutil.copyfile(common.data_file(a.preload), folder / "0-older.log")
         # the writer is another process, as a log shipper is: it must not share the app's GIL
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         stop, written = ctx.Event(), ctx.Value("q", 0)
@@ -113,7 +124,7 @@ def main() -> int:
         t.start()
         began = time.monotonic()
         try:
-            res = asyncio.run(measure(folder, a.presses, a.warmup))
+            res = asyncio.run(measure(folder, a.presses, a.warmup, a.preload, written))
         finally:
             stop.set()
             t.join()
