@@ -245,3 +245,32 @@ def test_facet_panel_visible_at_120x40(tmp_path, logdir):
         assert all(re.match(r"\s*[\d,]+ \S", e) for e in entries), "\n" + facet_text
         pane.type("q")
         assert pane.wait_exit(10) == 0
+
+
+def _grey(index: int) -> bool:
+    """An xterm 256-colour index that is a grey (the greyscale ramp or the cube's diagonal)."""
+    return index >= 232 or (16 <= index <= 231 and len({(index - 16) // 36, (index - 16) // 6 % 6,
+                                                          (index - 16) % 6}) == 1) or index in (0, 7, 8, 15)
+
+
+def test_no_color_paints_every_tab_in_greys_with_a_short_table(tmp_path, logdir):
+    # a few rows: the table's blank lines below them go through NO_COLOR's monochrome filter too
+    lines = write_log(logdir, DemoTraffic(seed=5, episode_every=60), minutes=1, per_minute=6)
+    with TmuxPane(s3tail_command("--no-follow", "logs"), width=80, height=24, cwd=tmp_path,
+                  env={"NO_COLOR": "1"}) as pane:
+        screen = pane.wait_text(f" {len(lines):,} ev ", 15)
+        assert screen.splitlines()[0].startswith("[1 Requests]") and len(table_rows(screen)[1]) == len(lines)
+        painted = pane.capture(escapes=True)
+        for tab in ("2", "3", "4", "1"):
+            pane.type(tab)
+            label = {"1": "[1 Requests]", "2": "[2 Findings]", "3": "[3 Posture]", "4": "[4 Stats]"}[tab]
+            pane.wait_for(lambda s: label in s.splitlines()[0], 5, f"tab {tab}")
+            painted += pane.capture(escapes=True)
+        colours = [int(c) for c in re.findall(r"[34]8;5;(\d+)", painted)]
+        rgb = re.findall(r"[34]8;2;(\d+);(\d+);(\d+)", painted)
+        assert colours or rgb, "nothing painted"
+        assert all(_grey(c) for c in colours), sorted(set(c for c in colours if not _grey(c)))
+        assert all(r == g == b for r, g, b in rgb)
+        assert not re.search(r"\x1b\[(3|4)[1-6]m", painted)  # no basic colours either
+        pane.type("q")
+        assert pane.wait_exit(10) == 0

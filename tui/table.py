@@ -423,7 +423,7 @@ class RequestsTable(CursorRows, ScrollView, can_focus=True):
             return self._header_strip(width)
         row = int(self.scroll_offset.y) + y - 1
         if row >= self.row_count:
-            return Strip.blank(width)
+            return Strip.blank(width, self.rich_style)  # a style: NO_COLOR's monochrome filter needs one
         return self._row_strip(row, width)
 
     def _header_strip(self, width: int) -> Strip:

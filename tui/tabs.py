@@ -17,13 +17,13 @@ from textual.widget import Widget
 
 
 class TabBar(Widget):
-    """``[1 Requests]  2 Findings   3 Posture   4 Stats``: the active tab in brackets and reverse bold
-    (visible without colour, as under ``NO_COLOR``, and in a plain-text capture); a click picks a tab
-    (no mouse needed: keys 1-4)."""
+    """``[1 Requests]  2 Findings   3 Posture   4 Stats``: the active tab in brackets, bold, on the
+    theme's primary colour (the brackets show it without colour, as under ``NO_COLOR``, and in a
+    plain-text capture); a click picks a tab (no mouse needed: keys 1-4)."""
 
     DEFAULT_CSS = """
     TabBar { height: 1; background: $panel; color: $text-muted; }
-    TabBar > .tabbar--active { background: $primary; color: $text; text-style: bold reverse; }
+    TabBar > .tabbar--active { background: $primary; color: $text; text-style: bold; }
     """
     COMPONENT_CLASSES = {"tabbar--active"}
 
