@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-
 
 def _rss() -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS"))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident memory is read from /proc (Linux)")
 def test_freed_heap_memory_goes_back_to_the_system():
     from s3tail.core.sysmem import release_free_memory
+
+    if not sys.platform.startswith("linux"):  # no malloc_trim there: it says so, and does nothing
+        assert release_free_memory() is False
+        return
 
     # ~120 MB of heap blocks below glibc's mmap threshold, freed while a later block stays: glibc
     # keeps the freed pages resident until asked
