@@ -48,8 +48,9 @@ RATE_WINDOW = 5.0  # seconds the ingest rate is averaged over
 MAX_BATCH = 50_000
 RULES_ROWS = 5000   # rows per rules call (joined column batches); a key press is answered between calls
 APPEND_SLICE = 2500  # events per store append (~15 ms under the store lock)
-# After a key press the ingest threads step aside this long, so the key is answered at once even
-# while thousands of events a second arrive (they share one interpreter lock with the UI).
+# After a key press the ingest threads step aside until the frame that answers it is composed (this
+# long at most), so the key is answered at once even while thousands of events a second arrive (they
+# share one interpreter lock with the UI).
 INPUT_PRIORITY_SECONDS = 0.15
 # The cycle collector, tuned for a UI: young collections small and frequent (a few ms each) rather
 # than rare and long (100,000 objects: 100-200 ms on a busy jump host, a visible stall when one lands
