@@ -195,6 +195,18 @@ class TableModel:
         self.version += 1
 
 
+def cursor_bindings(prefix: str, end_label: str = "Last row") -> list[Binding]:
+    """The cursor keys of a :class:`CursorRows` widget, with binding ids ``{prefix}.up`` and so on."""
+    return [
+        Binding("up", "cursor(-1)", "Up", show=False, id=f"{prefix}.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id=f"{prefix}.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id=f"{prefix}.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id=f"{prefix}.page_down"),
+        Binding("home", "home", "First row", show=False, id=f"{prefix}.home"),
+        Binding("end", "end", end_label, show=False, id=f"{prefix}.end"),
+    ]
+
+
 class CursorRows:
     """Cursor keys of a Line-API ``ScrollView`` whose line 0 is a header: ``cursor`` (a row index),
     ``row_count`` and ``visible_rows`` come from the widget; ``_cursor_moved`` is its hook."""
@@ -238,15 +250,7 @@ class CursorRows:
 class RequestsTable(CursorRows, ScrollView, can_focus=True):
     """Line-API table of requests; line 0 is the (fixed) header."""
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False, id="table.up"),
-        Binding("down", "cursor(1)", "Down", show=False, id="table.down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
-        Binding("home", "home", "First row", show=False, id="table.home"),
-        Binding("end", "end", "Newest row", show=False, id="table.end"),
-        Binding("enter", "open", "Detail", id="table.open"),
-    ]
+    BINDINGS = [*cursor_bindings("table", "Newest row"), Binding("enter", "open", "Detail", id="table.open")]
     COMPONENT_CLASSES = {
         "requests-table--header", "requests-table--cursor", "requests-table--marker",
         "requests-table--2xx", "requests-table--3xx", "requests-table--4xx", "requests-table--5xx",

@@ -27,7 +27,7 @@ from s3tail.core.safe import visible
 
 from .backend import FACET_FIELDS
 from .findings import MAX_MEMBERS, FindingGroup, FindingsIndex, More
-from .table import CursorRows, fit
+from .table import CursorRows, cursor_bindings, fit
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 FACET_LABELS = {"bucket": "bucket", "requester": "requester", "http_status": "status",
@@ -154,15 +154,7 @@ class FindingsView(CursorRows, ScrollView, can_focus=True):
     seen, its newest findings, a "more" line), drawn with the Line API: a frame costs the rows on
     screen, and new rows cost nothing until shown. Enter shows the evidence in the Requests tab."""
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False, id="findings.up"),
-        Binding("down", "cursor(1)", "Down", show=False, id="findings.down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="findings.page_up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="findings.page_down"),
-        Binding("home", "home", "First row", show=False, id="findings.home"),
-        Binding("end", "end", "Last row", show=False, id="findings.end"),
-        Binding("enter", "evidence", "Evidence", id="findings.evidence"),
-    ]
+    BINDINGS = [*cursor_bindings("findings"), Binding("enter", "evidence", "Evidence", id="findings.evidence")]
     COMPONENT_CLASSES = {"findings-view--header", "findings-view--cursor", "findings-view--group"}
     DEFAULT_CSS = """
     FindingsView { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
