@@ -103,7 +103,9 @@ def test_folder_follow_filter_detail_tabs_help_and_quit(tmp_path, logdir):
         assert "[01/Jan/2026:01:00:01 +0000]" in screen  # ... and its time as logged
         assert "mallory-e2e" in screen and "444455556666" in screen  # identity decoded
         pane.press("Escape")
-        screen = pane.wait_for(lambda s: "Request " not in s and table_rows(s)[1], 5, "the table again")
+        # (a capture can catch a frame half written: wait for every row's status cell to be drawn)
+        screen = pane.wait_for(lambda s: "Request " not in s and table_rows(s)[1] and all(
+            status_of(table_rows(s)[0], r).strip() for r in table_rows(s)[1]), 5, "the table again")
         header, rows = table_rows(screen)
         assert filter_shown(screen, "status:403")  # escape from the detail keeps the filter
         assert rows and {status_of(header, r) for r in rows} == {"403"}, screen
