@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import access_log
-from .columns import CODE_DTYPE, NUMBERS, TABLES, ColumnBatch, Dicts, EventBatch, Table
+from .columns import CODE_DTYPE, NUMBERS, TABLES, TS_CANONICAL, ColumnBatch, Dicts, EventBatch, Table, time_ts
 from .event import Event
 from .ingest import malformed_of, parse_access_bytes
 
@@ -126,8 +126,15 @@ def _add_all(table: Table, vals: list) -> Iterable[int]:
     return map(table.add, vals)
 
 
+def _compact_times(new: list) -> list:
+    """The C scan's new ``time`` values ``(epoch, iso)`` as ``TimeTable`` keeps them: the epoch alone
+    when canonical. The scan's iso is the epoch formatted in UTC (as ``access_log.parse_time``), so for
+    epochs in [0, TS_CANONICAL) it is ``format_ts(epoch)``; anything else stays a tuple."""
+    return [v[0] if type(v[0]) is int and 0 <= v[0] < TS_CANONICAL else v for v in new]
+
+
 def _ts_ahead(table: Table) -> None:
-    """Extend the time table's cached epoch seconds (``Dicts.ts_array``: ``float(value[0])`` per value)
+    """Extend the time table's cached epoch seconds (``Dicts.ts_array``: ``float(time_ts(value))`` per value)
     to the values added since, in bulk when they are all ints (the C scan's); otherwise
     ``Table.derived`` computes them when asked."""
     arr = table._derived.get("ts")
@@ -135,7 +142,7 @@ def _ts_ahead(table: Table) -> None:
     if have >= len(table.values):
         return
     try:
-        secs = [v[0] for v in table.values[have:]]
+        secs = list(map(time_ts, table.values[have:]))
         if set(map(type, secs)) != {int}:
             return
         new = np.fromiter(secs, np.float64, len(secs))
@@ -179,6 +186,8 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
             st.unknown += missing
         new = news[k]
         if direct:
+            if name == "time":
+                new = _compact_times(new)
             remap.extend(_add_all(table, new), len(new))
             if name == "time" and new:
                 _ts_ahead(table)

@@ -20,6 +20,7 @@ reader yields for that line: the rules ask for it only for the few rows that nee
 """
 from __future__ import annotations
 
+import time as _time
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
 
@@ -42,6 +43,36 @@ TABLES: dict[str, tuple[str, ...]] = {
 # int64 columns: -1 = None, -2 = a value the column cannot hold (ask the event)
 NUMBERS = ("bytes_sent", "object_size", "total_time")
 CODE_DTYPE = np.int32
+
+
+_time_cache: dict[float, str] = {}
+_day_cache: dict[int, str] = {}
+TS_CANONICAL = 253402300800   # epoch seconds below this (year 9999) and >= 0 format as YYYY-mm-ddTHH:MM:SSZ
+
+
+def format_ts(ts: float) -> str | None:
+    """Epoch seconds -> ``YYYY-mm-ddTHH:MM:SSZ`` (the event model's ``time``)."""
+    if ts != ts:
+        return None
+    hit = _time_cache.get(ts)
+    if hit is None:
+        try:
+            if 0 <= ts < TS_CANONICAL and ts == int(ts):  # whole seconds up to year 9999: the day cached
+                day, sec = divmod(int(ts), 86400)
+                prefix = _day_cache.get(day)
+                if prefix is None:
+                    if len(_day_cache) > 4096:
+                        _day_cache.clear()
+                    prefix = _day_cache[day] = _time.strftime("%Y-%m-%dT", _time.gmtime(day * 86400))
+                hit = f"{prefix}{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}Z"
+            else:
+                hit = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(ts))
+        except (OverflowError, OSError, ValueError):
+            return None
+        if len(_time_cache) > 8192:
+            _time_cache.clear()
+        _time_cache[ts] = hit
+    return hit
 
 
 class Table:
@@ -93,6 +124,54 @@ class Table:
         return arr
 
 
+class TimeTable(Table):
+    """The ``time`` table, compact: a value is the epoch seconds alone (an ``int``) when the event's
+    ``time`` is that int formatted (:func:`format_ts`: always so for access logs), else the
+    ``(ts, time)`` tuple. A day of logs has up to 86,400 distinct seconds: an int each instead of a
+    tuple, an int and a string. Read values with :func:`time_ts` and :func:`time_text`."""
+
+    __slots__ = ()
+
+    def add(self, value: Any) -> int:
+        return Table.add(self, compact_time(value))
+
+    def encode(self, vals: Sequence[Any]) -> np.ndarray:
+        return Table.encode(self, list(map(compact_time, vals)))
+
+
+def compact_time(value: Any) -> Any:
+    """A ``time`` table value from ``(ts, time)``: ``ts`` when it is an int whose formatted form is
+    ``time``, else the tuple as it is."""
+    if type(value) is tuple and len(value) == 2:
+        ts = value[0]
+        if type(ts) is int and 0 <= ts < TS_CANONICAL and value[1] == format_ts(ts):
+            return ts
+    return value
+
+
+def time_ts(value: Any) -> Any:
+    """The event's ``ts`` of a ``time`` table value."""
+    return value if type(value) is int else value[0]
+
+
+def time_text(value: Any) -> Any:
+    """The event's ``time`` of a ``time`` table value."""
+    return format_ts(value) if type(value) is int else value[1]
+
+
+class TimeTexts:
+    """``texts[code]``: the event ``time`` of a code of a ``time`` table, made when asked (samples of
+    findings read back)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, table: Table) -> None:
+        self.values = table.values
+
+    def __getitem__(self, code: int) -> Any:
+        return time_text(self.values[code])
+
+
 MAX_VALUES = 2_000_000  # a pipeline starts a new Dicts past this many values (a long follow)
 
 
@@ -102,7 +181,7 @@ class Dicts:
     Dicts object, so batches of the new one simply start new caches."""
 
     def __init__(self) -> None:
-        self.tables = {name: Table(name, fields) for name, fields in TABLES.items()}
+        self.tables = {name: (TimeTable if name == "time" else Table)(name, fields) for name, fields in TABLES.items()}
         self._getters = {name: itemgetter(*(FIELD_INDEX[f] for f in fields)) for name, fields in TABLES.items()}
 
     def __getitem__(self, name: str) -> Table:
@@ -121,7 +200,9 @@ class Dicts:
         return self._getters[name](ev)
 
 
-def _ts_of(value: tuple) -> float:
+def _ts_of(value: Any) -> float:
+    if type(value) is int:
+        return float(value)
     ts = value[0]
     try:
         return float(ts) if ts is not None else float("nan")
@@ -312,5 +393,5 @@ def _int_column(vals: list) -> np.ndarray:
                     dtype=np.int64)
 
 
-__all__ = ["CODE_DTYPE", "ColumnBatch", "ConcatBatch", "Dicts", "EventBatch", "NUMBERS", "TABLES", "Table", "concat",
-           "from_events"]
+__all__ = ["CODE_DTYPE", "ColumnBatch", "ConcatBatch", "Dicts", "EventBatch", "NUMBERS", "TABLES", "Table", "TimeTable",
+           "TimeTexts", "compact_time", "concat", "format_ts", "from_events", "time_text", "time_ts"]

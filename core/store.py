@@ -55,7 +55,6 @@ import json
 import math
 import os
 import tempfile
-import time as _time
 from itertools import compress, repeat
 from operator import is_
 from typing import Any, Iterable, Iterator
@@ -64,6 +63,7 @@ import numpy as np
 
 from . import access_log, cloudtrail
 from .event import ALL_FIELDS, CONTRACT_FIELDS, FIELD_INDEX, Event, Malformed, Skipped, make_event
+from .columns import _time_cache, format_ts
 from .columns import hashable as _hashable
 from .filter import Filter, event_value
 from .redact import redact_uri
@@ -97,8 +97,6 @@ _SEG_SHIFT = 32
 
 _WHO = "who"
 _INT_TYPES = frozenset((int, type(None)))
-_time_cache: dict[float, str] = {}
-_day_cache: dict[int, str] = {}
 
 
 def default_max_rows(budget: int = BYTES_PER_ROW_BUDGET, floor: int = 100_000,
@@ -109,31 +107,6 @@ def default_max_rows(budget: int = BYTES_PER_ROW_BUDGET, floor: int = 100_000,
     except (ValueError, OSError, AttributeError):
         return 1_000_000
     return int(min(cap, max(floor, avail // 2 // budget)))
-
-
-def format_ts(ts: float) -> str | None:
-    """Epoch seconds -> ``YYYY-mm-ddTHH:MM:SSZ`` (the event model's ``time``)."""
-    if ts != ts:
-        return None
-    hit = _time_cache.get(ts)
-    if hit is None:
-        try:
-            if 0 <= ts < 253402300800 and ts == int(ts):  # whole seconds up to year 9999: the day cached
-                day, sec = divmod(int(ts), 86400)
-                prefix = _day_cache.get(day)
-                if prefix is None:
-                    if len(_day_cache) > 4096:
-                        _day_cache.clear()
-                    prefix = _day_cache[day] = _time.strftime("%Y-%m-%dT", _time.gmtime(day * 86400))
-                hit = f"{prefix}{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}Z"
-            else:
-                hit = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(ts))
-        except (OverflowError, OSError, ValueError):
-            return None
-        if len(_time_cache) > 8192:
-            _time_cache.clear()
-        _time_cache[ts] = hit
-    return hit
 
 
 class _Part:
@@ -1053,8 +1026,11 @@ def _first3(identity: tuple) -> tuple:
     return identity[:3]
 
 
-def _time_odd(value: tuple) -> bool:
-    """Whether an event's ``time`` is not its ``ts`` formatted (the store then asks the event)."""
+def _time_odd(value: Any) -> bool:
+    """Whether an event's ``time`` is not its ``ts`` formatted (the store then asks the event): only a
+    ``time`` table value that is a tuple can be odd (see ``columns.TimeTable``)."""
+    if type(value) is not tuple:
+        return False
     ts, shown = value
     return format_ts(_float(ts)) != shown
 

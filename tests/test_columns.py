@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from s3tail.core import ingest
-from s3tail.core.columns import NUMBERS, TABLES, Dicts, from_events
+from s3tail.core.columns import NUMBERS, TABLES, Dicts, TimeTexts, compact_time, from_events, time_text, time_ts
 from s3tail.core.event import Event, Malformed, make_event
 from s3tail.core.reader import RawBlock, iter_sources, split_lines
 from s3tail.core.sources import iter_batches
@@ -31,6 +31,11 @@ def logfile(tmp_path_factory):
     return path
 
 
+def decoded(table: str, value):
+    """A table value in its fields' order (the time table keeps canonical times as the epoch alone)."""
+    return (time_ts(value), time_text(value)) if table == "time" else value
+
+
 def events_of(path) -> list:
     return list(iter_sources([str(path)]))
 
@@ -46,7 +51,7 @@ def test_from_events_codes_decode_to_the_event_values_and_are_stable_across_batc
     for (b, r), ev in zip(rows, events):
         assert b.event(r) is ev
         for table, fields in TABLES.items():
-            value = b.dicts[table].values[b.codes[table][r]]
+            value = decoded(table, b.dicts[table].values[b.codes[table][r]])
             want = tuple(getattr(ev, f) for f in fields)
             assert value == (want[0] if len(fields) == 1 else want), table
         for name in NUMBERS:
@@ -58,6 +63,52 @@ def test_from_events_codes_decode_to_the_event_values_and_are_stable_across_batc
     for table in TABLES:
         values = dicts[table].values
         assert len(values) == len(set(values))
+
+
+def test_time_table_keeps_canonical_times_as_the_epoch_and_odd_ones_whole():
+    dicts = Dicts()
+    table = dicts["time"]
+    canon = (1715644800, "2024-05-14T00:00:00Z")
+    odd = [(1715644800, "2024-05-14T00:00:00.250Z"),   # CloudTrail-like text with a fraction
+           (1715644800.5, "2024-05-14T00:00:00Z"),      # a float ts
+           (None, None), (-5, "1969-12-31T23:59:55Z"), (1 << 70, "far"), (True, "1970-01-01T00:00:01Z")]
+    codes = table.encode([canon, *odd, canon])
+    assert codes.tolist() == [0, 1, 2, 3, 4, 5, 6, 0]
+    assert table.values[0] == 1715644800 and type(table.values[0]) is int
+    assert table.values[1:] == odd                     # kept whole: their text is not the epoch formatted
+    for code, value in enumerate([canon, *odd]):
+        got = table.values[code]
+        assert (time_ts(got), time_text(got)) == value
+        assert TimeTexts(table)[code] == value[1]
+    assert table.add(canon) == 0 and table.add(1715644800) == 0   # the same value, either form
+    assert compact_time(canon) == 1715644800 and compact_time(odd[0]) is odd[0]
+    assert dicts.ts_array()[:3].tolist() == [1715644800.0, 1715644800.0, 1715644800.5]
+
+
+def test_from_block_time_values_decode_to_the_parsed_times(tmp_path):
+    from s3tail.core import access_log, colblock
+    if access_log.speedups is None:
+        pytest.skip("the C extension is not built")
+    stamps = ["14/May/2024:00:10:00 +0000", "14/May/2024:02:10:00 +0200", "01/Jan/1970:00:00:00 +0000",
+              "31/Dec/1969:23:00:00 -0200", "31/Dec/9999:23:59:59 +0000", "14/May/2024:00:10:00 -0000"]
+    lines = [f'79a5 b [{s}] 10.0.0.{i} - REQ{i} REST.GET.OBJECT k{i} "GET /k{i} HTTP/1.1" 200 - 5 5 1 1 "-" "ua" -\n'
+             for i, s in enumerate(stamps)]
+    data = "".join(lines).encode()
+    dicts = Dicts()
+    b = colblock.from_block(data, "mem", 1, 0, dicts)
+    events = [e for e in access_log_events(data)]
+    assert b.n == len(events) == len(stamps)
+    table = dicts["time"]
+    for r, ev in enumerate(events):
+        value = table.values[b.codes["time"][r]]
+        assert (time_ts(value), time_text(value)) == (ev.ts, ev.time), stamps[r]
+        assert b.event(r).time == ev.time
+    assert all(type(v) is int for v in table.values if time_ts(v) is not None and 0 <= time_ts(v) < 1 << 35)
+
+
+def access_log_events(data: bytes) -> list:
+    from s3tail.core.ingest import parse_access_bytes
+    return [e for e in parse_access_bytes(data, "mem") if type(e) is Event]
 
 
 def test_from_events_keeps_odd_values(tmp_path):

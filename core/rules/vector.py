@@ -77,7 +77,7 @@ from typing import Any
 
 import numpy as np
 
-from ..columns import ColumnBatch, Dicts, EventBatch, Table
+from ..columns import ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
 from .model import MAX_REFS, MAX_SAMPLES, ONE, LazyFinding, Rule, new_findings
@@ -92,7 +92,7 @@ LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 TAKE_SLICE = 1000           # hits per RuleEngine._take call when a pause hook is set (see take_sliced)
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
-_ITEM0, _ITEM1, _ITEM3 = itemgetter(0), itemgetter(1), itemgetter(3)
+_ITEM0, _ITEM3 = itemgetter(0), itemgetter(3)
 _FIRST_TS, _CLOSE_TS, _CLOSED = attrgetter("first_ts"), attrgetter("close_ts"), attrgetter("closed")
 FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
     "s3.object_access_errors": True, "s3.enumeration": True, "s3.mass_download": False,
@@ -241,7 +241,7 @@ class _Evidence:
         self.obj, self.time, self.req, self.key = (c["object"][sel], c["time"][sel], c["request"][sel], c["key"][sel])
         self.line = ctx.batch.log_line[sel]
         d = ctx.d
-        self.lists = (d["object"].values, runner.plist(d["time"], "text", _ITEM1),
+        self.lists = (d["object"].values, TimeTexts(d["time"]),
                       runner.plist(d["request"], "sample_action", _sample_action), d["key"].values,
                       runner.plist(d["request"], "status", _ITEM3))
 
@@ -901,7 +901,7 @@ class ColumnRunner:
         at_max = np.minimum.reduceat(np.where(tss == np.repeat(smax, blen), np.arange(n), n), bounds)[at]
         c_row = ctx.c
         tcodes = c_row["time"]
-        tsv = self.plist(d["time"], "ts", _ITEM0)
+        tsv = self.plist(d["time"], "ts", time_ts)
         lasts = list(map(tsv.__getitem__, tcodes[rows[at_max]].tolist()))
         if None in lasts:
             lasts = [wm if t is None else t for t in lasts]
@@ -1192,8 +1192,8 @@ def _rows(dicts: Dicts, codes: dict[str, np.ndarray], sent: np.ndarray, line: np
         [r[1] for r in rq], [r[2] for r in rq], [v[0] for v in iv], _lookup(dicts, codes, "ip"),
         [r[3] for r in rq], [r[4] for r in rq], [None if b == -1 else b for b in sent.tolist()],
         [cli[c][0] for c in codes["client"].tolist()], [v[4] for v in iv], _lookup(dicts, codes, "object"),
-        [None if x == -1 else x for x in line.tolist()], [v[1] for v in tv],
-        [v[0] for v in tv] if ts is None else ts.tolist(), none, none)))
+        [None if x == -1 else x for x in line.tolist()], list(map(time_text, tv)),
+        list(map(time_ts, tv)) if ts is None else ts.tolist(), none, none)))
 
 
 def _lookup(dicts: Dicts, codes: dict[str, np.ndarray], table: str) -> list:
