@@ -8,10 +8,10 @@ Layout (no dict, no Event and no Python object per row):
   are tuples (requester, who, principal name, session name: one code a row), with a per-field dictionary
   and a code map beside it. Each column also keeps live-row counts per code, updated per appended and
   per evicted batch: the facet counters (a field's counts are a ``bincount`` over the code map).
-* **Numbers**: ``ts`` (float64, NaN = no time), ``bytes_sent``, ``object_size``, ``total_time`` (int64,
-  ``-1`` = null, ``-2`` = not representable: read back from the event).
-* **Provenance**: ``log_object`` (a dictionary column), ``log_line``, ``offset`` (int64) and ``flags``
-  (uint8). Everything else (request URI, referrer, host id, request id, version id, the raw line, the
+* **Numbers**: ``ts`` (float64, NaN = no time), ``bytes_sent``, ``object_size``, ``total_time`` (int32,
+  ``-1`` = null, ``-2`` = not representable, such as a size past 2 GiB: read back from the event).
+* **Provenance**: ``log_object`` (a dictionary column), ``log_line`` (uint32), ``offset`` (uint32,
+  widened to int64 once a file offset or a spill segment needs it) and ``flags`` (uint8). Everything else (request URI, referrer, host id, request id, version id, the raw line, the
   CloudTrail record) is **not in memory**: :meth:`EventStore.get` reads the raw line back and parses it
   again with the same parser (and the same redaction as when it was appended). A plain access-log file
   on this host is read at the event's byte ``offset``; anything else (stdin, S3 objects, gzip members,
@@ -85,6 +85,8 @@ INT_COLUMNS = ("bytes_sent", "object_size", "total_time")
 BYTES_PER_ROW_BUDGET = 150
 SPILL_SEGMENT = 256 << 20
 COMPACT_MIN = 4096  # evicted rows are dropped physically once there are this many (and 1/8 of the live)
+_INT32_MAX = (1 << 31) - 1
+GROW_DIV = 8       # the row arrays grow by 1/GROW_DIV (+4096 rows) when full: at most 1/8 of them unused
 _CHUNK = 65536  # append_batch transposes at most this many events at a time
 
 # flags: bits 0-1 where the row's text lives, then per-row oddities
@@ -333,9 +335,10 @@ class EventStore:
         self._cols = {name: _Column(name, fields, capacity) for name, fields in COLUMNS.items()}
         self._field_col = {f: col for col in self._cols.values() for f in col.fields}
         self._ts = np.zeros(capacity, dtype=np.float64)
-        self._ints = {name: np.zeros(capacity, dtype=np.int64) for name in INT_COLUMNS}
-        self._line = np.zeros(capacity, dtype=np.int64)
-        self._off = np.zeros(capacity, dtype=np.int64)
+        # sizes and times past 2**31 - 1 (a few in a million) are -2, read back from the event (_narrow)
+        self._ints = {name: np.zeros(capacity, dtype=np.int32) for name in INT_COLUMNS}
+        self._line = np.zeros(capacity, dtype=np.uint32)   # line numbers kept: [0, 2**32), else 0
+        self._off = np.zeros(capacity, dtype=np.uint32)    # widened when an offset needs it (_fit)
         self._flags = np.zeros(capacity, dtype=np.uint8)
         self._order = np.zeros(capacity, dtype=np.int32)  # physical row ids, time order, [o0:o1] live
         self._o0 = self._o1 = 0
@@ -389,11 +392,27 @@ class EventStore:
         out += [(self._ints, name) for name in INT_COLUMNS]
         return out
 
+    def _fit(self, owner: Any, attr: str, values: Any) -> np.ndarray:
+        """The array ``attr`` of ``owner`` (``self`` or a dict of arrays), first widened to int64 when
+        ``values`` (about to be written into it) fall outside its dtype (offsets: a file past 4 GiB, a
+        spill segment past the first)."""
+        arr = owner[attr] if isinstance(owner, dict) else getattr(owner, attr)
+        if arr.dtype != np.int64 and len(values):
+            v = np.asarray(values)
+            info = np.iinfo(arr.dtype)
+            if v.dtype.kind not in "iu" or int(v.min()) < info.min or int(v.max()) > info.max:
+                arr = arr.astype(np.int64)
+                if isinstance(owner, dict):
+                    owner[attr] = arr
+                else:
+                    setattr(owner, attr, arr)
+        return arr
+
     def _reserve(self, extra: int) -> None:
         need = self._n + extra
         if need <= self._cap:
             return
-        cap = max(need, self._cap + self._cap // 4 + 4096)
+        cap = max(need, self._cap + self._cap // GROW_DIV + 4096)
         for owner, attr in self._arrays():
             old = owner[attr] if isinstance(owner, dict) else getattr(owner, attr)
             new = np.zeros(cap, dtype=old.dtype)
@@ -478,7 +497,7 @@ class EventStore:
         for name in INT_COLUMNS:
             arr = batch.nums[name]
             flags[arr == -2] |= F_NUMBERS
-            self._ints[name][a:b] = arr
+            self._ints[name][a:b] = _narrow(arr, flags)
         lines = batch.log_line
         self._line[a:b] = np.where((lines >= 0) & (lines < 1 << 32), lines, 0)
         # where each row's text lives: the local plain file at its offset, else a spill file
@@ -490,11 +509,13 @@ class EventStore:
                 plain[c] = self._plain_file(c, names[c])
             offsets = batch.offset
             on_disk = plain[lo_codes] & (offsets >= 0)
-            self._off[a:b] = np.where(offsets >= 0, offsets, 0)
+            offsets = np.where(offsets >= 0, offsets, 0)
+            self._fit(self, "_off", offsets)[a:b] = offsets
             if not on_disk.all():
                 spill = np.flatnonzero(~on_disk)
                 flags[spill] |= K_SPILL_LINE
-                self._off[a + spill] = self._spill.write(batch.spill_payloads(spill))
+                where = self._spill.write(batch.spill_payloads(spill))
+                self._fit(self, "_off", where)[a + spill] = where
         else:  # events of any kind: decided per event
             evs = batch.events()
             placed = flags.tolist()
@@ -560,7 +581,7 @@ class EventStore:
                         out.append(-2)
                         flags[i] |= F_NUMBERS
                 arr = np.array(out, dtype=np.int64)
-            self._ints[name][a:b] = arr
+            self._ints[name][a:b] = _narrow(arr, flags)
         lines = fields[FIELD_INDEX["log_line"]]
         self._line[a:b] = [v if type(v) is int and 0 <= v < 1 << 32 else 0 for v in lines]
         self._place(evs, fields, a, flags)
@@ -596,11 +617,12 @@ class EventStore:
                 flags[i] |= K_SPILL_EVENT
                 payloads.append(_dumps(list(evs[i])) + b"\n")
             spill_idx.append(i)
-        out = self._off[a:a + len(evs)]
         if len(spill_idx) < len(offsets):
-            out[:] = [v if type(v) is int and 0 <= v < 1 << 63 else 0 for v in offsets]
+            offs = [v if type(v) is int and 0 <= v < 1 << 63 else 0 for v in offsets]
+            self._fit(self, "_off", offs)[a:a + len(evs)] = offs
         if payloads:
-            out[np.asarray(spill_idx, dtype=np.int64)] = self._spill.write(payloads)
+            where = self._spill.write(payloads)
+            self._fit(self, "_off", where)[a + np.asarray(spill_idx, dtype=np.int64)] = where
 
     def _plain_file(self, code: int, path: str) -> bool:
         if code not in self._objects:
@@ -675,7 +697,7 @@ class EventStore:
         for col in self._cols.values():
             col.forget(col.codes[gone])
         spilled = gone[(self._flags[gone] & F_KIND) != K_FILE]
-        self._spill.release(self._off[spilled])
+        self._spill.release(self._off[spilled].astype(np.int64))
         self._o0 += extra
         if self._p0 >= 0:
             self._p0 += extra
@@ -948,7 +970,7 @@ class EventStore:
         if not keys:
             return np.zeros(0, dtype=np.int64)
         live = self._live_phys()
-        combined = (origin.field_codes("log_object", live).astype(np.int64) << 32) | self._line[live]
+        combined = (origin.field_codes("log_object", live).astype(np.int64) << 32) | self._line[live].astype(np.int64)
         return np.flatnonzero(np.isin(combined, np.asarray(keys, dtype=np.int64))).astype(np.int64)
 
     def iter_events(self, rows: Any = None) -> Iterator[Event]:
@@ -1019,6 +1041,17 @@ def load_sources(store: EventStore, sources: Iterable[str], *, redact: bool = Tr
         store.append_batch(buf)
         counts["events"] += len(buf)
     return counts
+
+
+def _narrow(arr: np.ndarray, flags: Any) -> np.ndarray:
+    """An int64 number column (``-1`` null, ``-2`` not representable) as int32: values past int32
+    become ``-2`` and their rows are flagged ``F_NUMBERS`` (read back from the event, as any ``-2``)."""
+    big = arr > _INT32_MAX
+    if big.any():
+        for i in np.flatnonzero(big).tolist():    # flags: an array or a list (few rows)
+            flags[i] |= F_NUMBERS
+        arr = np.where(big, -2, arr)
+    return arr.astype(np.int32)
 
 
 def _first3(identity: tuple) -> tuple:

@@ -255,6 +255,32 @@ def test_odd_items_and_values():
     assert s.filter(compile_filter('key:*hashable*')).tolist() == [0]
 
 
+def test_numbers_past_32_bits_read_back_exactly():
+    """Sizes and times are int32 columns, offsets start as uint32: a size past 2 GiB is read back from
+    the event (through either append path), an offset that needs more widens its column."""
+    s = EventStore(capacity=4)
+    small = [mk(i, 100 + i, bytes_sent=i, object_size=7, total_time=3) for i in range(5)]
+    s.append_batch(small)
+    big = [mk(5, 200, bytes_sent=5_000_000_000, object_size=(1 << 62) + 1, total_time=2**31),
+           mk(6, 201, bytes_sent=-5, object_size=None, total_time=None, log_line=2**32 - 1)]
+    s.append_batch(big)
+    got = [(e.bytes_sent, e.object_size, e.total_time) for e in map(s.get, range(len(s)))]
+    assert got == [(i, 7, 3) for i in range(5)] + [(5_000_000_000, (1 << 62) + 1, 2**31), (-5, None, None)]
+    assert s.get(6).log_line == 2**32 - 1
+    assert [s.row_cells(p)[6] for p in range(len(s))] == [0, 1, 2, 3, 4, 5_000_000_000, -5]
+    # the column path: a batch of columns holding a big size
+    from s3tail.core.columns import Dicts, from_events
+    c = EventStore(capacity=4)
+    c.append_columns(from_events(small, Dicts()))
+    c.append_columns(from_events(big, Dicts()))
+    assert [c.get(p).bytes_sent for p in range(len(c))] == [0, 1, 2, 3, 4, 5_000_000_000, -5]
+    assert [c.row_cells(p)[6] for p in range(len(c))] == [0, 1, 2, 3, 4, 5_000_000_000, -5]
+    # offsets (plain-file byte offsets, spill segment + offset) past 2**32 are kept whole
+    off = 3 << 32
+    s._fit(s, "_off", [off])[0] = off
+    assert s._off.dtype == np.int64 and int(s._off[0]) == off
+
+
 def test_rows_for_refs_and_export(sources):
     s = EventStore()
     load_sources(s, [str(sources)], batch=64)
