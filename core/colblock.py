@@ -186,9 +186,13 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
             st.unknown += missing
         new = news[k]
         if direct:
-            if name == "time":
+            if name == "time":   # not indexed (see columns.TimeTable): a code per raw stamp
                 new = _compact_times(new)
-            remap.extend(_add_all(table, new), len(new))
+                start = len(table.values)
+                table.values.extend(new)
+                remap.extend(range(start, len(table.values)), len(new))
+            else:
+                remap.extend(_add_all(table, new), len(new))
             if name == "time" and new:
                 _ts_ahead(table)
             continue

@@ -128,7 +128,12 @@ class TimeTable(Table):
     """The ``time`` table, compact: a value is the epoch seconds alone (an ``int``) when the event's
     ``time`` is that int formatted (:func:`format_ts`: always so for access logs), else the
     ``(ts, time)`` tuple. A day of logs has up to 86,400 distinct seconds: an int each instead of a
-    tuple, an int and a string. Read values with :func:`time_ts` and :func:`time_text`."""
+    tuple, an int and a string. Read values with :func:`time_ts` and :func:`time_text`.
+
+    The C scan (``colblock.from_block``) adds its values without indexing them (the index of 100,000
+    seconds would cost 5 MB): a code per distinct raw stamp, so two stamps of the same second in other
+    offsets, or a value also added by the event path, may hold two codes. Nothing compares time codes:
+    consumers read a code's ``ts`` and ``time``."""
 
     __slots__ = ()
 

@@ -104,6 +104,7 @@ def test_from_block_time_values_decode_to_the_parsed_times(tmp_path):
         assert (time_ts(value), time_text(value)) == (ev.ts, ev.time), stamps[r]
         assert b.event(r).time == ev.time
     assert all(type(v) is int for v in table.values if time_ts(v) is not None and 0 <= time_ts(v) < 1 << 35)
+    assert not table.index   # the scan's times are not indexed (memory): three stamps here are one second
 
 
 def access_log_events(data: bytes) -> list:
