@@ -40,12 +40,12 @@ compare the ``ts`` array. Tables are cached per term and extended when the dicti
 :meth:`filter_rows` on a new batch only evaluates the values the batch brought.
 
 Physical layout: rows are appended to the arrays in arrival order, and ``_order`` (int32) lists them
-in time order. While every batch arrives in time order the two coincide and filters read the arrays
-as contiguous slices; after late rows they compute the mask over all rows and gather it once through
-the order. Evicted rows are dropped physically in batches (:data:`COMPACT_MIN`), rewriting the live
+in time order. While every batch arrives in time order the two coincide: the order is implied (not
+stored) and filters read the arrays as contiguous slices; after late rows the order is written out,
+and filters compute the mask over all rows and gather it once through it. Evicted rows are dropped physically in batches (:data:`COMPACT_MIN`), rewriting the live
 rows in time order, which also restores the contiguous case.
 
-Memory: about 70 bytes per row plus the dictionaries (:meth:`EventStore.memory`); ``max_rows``
+Memory: about 45 bytes per row (49 with late rows) plus the dictionaries (:meth:`EventStore.memory`); ``max_rows``
 (default :func:`default_max_rows`) evicts the oldest rows (by time) and keeps the facet counters right.
 """
 from __future__ import annotations
@@ -340,7 +340,9 @@ class EventStore:
         self._line = np.zeros(capacity, dtype=np.uint32)   # line numbers kept: [0, 2**32), else 0
         self._off = np.zeros(capacity, dtype=np.uint32)    # widened when an offset needs it (_fit)
         self._flags = np.zeros(capacity, dtype=np.uint8)
-        self._order = np.zeros(capacity, dtype=np.int32)  # physical row ids, time order, [o0:o1] live
+        # physical row ids in time order, [o0:o1] live; while _p0 >= 0 it is implied (row o0 + i is
+        # physical row _p0 + i) and not allocated: see _materialize_order
+        self._order = np.zeros(0, dtype=np.int32)
         self._o0 = self._o1 = 0
         self._p0 = 0  # >= 0: the live rows are physical rows [_p0, _n) in time order (no gather needed)
         self._spill = _Spill(spill_dir)
@@ -639,6 +641,15 @@ class EventStore:
             self._objects[code] = ident
         return self._objects[code] is not None
 
+    def _materialize_order(self) -> None:
+        """Write out the implied order of the contiguous case (before it stops being contiguous)."""
+        if self._p0 >= 0:
+            o0, o1 = self._o0, self._o1
+            live = o1 - o0
+            order = np.zeros(live + live // GROW_DIV + 4096, dtype=np.int32)
+            order[:live] = np.arange(self._p0, self._p0 + live, dtype=np.int32)
+            self._order, self._o0, self._o1 = order, 0, live
+
     def _insert_order(self, a: int, b: int) -> None:
         """Merge physical rows [a, b) into the time order (only the tail after the batch's oldest moves)."""
         keys = _sort_key(self._ts[a:b])
@@ -650,11 +661,18 @@ class EventStore:
             in_order = False
         o0, o1 = self._o0, self._o1
         k = o1 if o1 == o0 else self._bisect_right(float(keys[0]))
+        if in_order and k == o1 and (o1 == o0 or self._p0 >= 0):   # still contiguous: implied
+            if o1 == o0:
+                self._order = np.zeros(0, dtype=np.int32)
+                self._o0 = self._o1 = 0
+                self._p0 = a
+            self._o1 += b - a
+            return
+        self._materialize_order()
+        o0, o1 = self._o0, self._o1
+        k = o1 if o1 == o0 else self._bisect_right(float(keys[0]))
         tail = self._order[k:o1]
-        if o1 == o0:
-            self._p0 = a if in_order else -1
-        elif len(tail) or not in_order:
-            self._p0 = -1
+        self._p0 = -1
         if len(tail):  # merge two sorted runs in O(len(tail) + len(new)); ties: the old rows first
             self.layout += 1
             at = np.searchsorted(_sort_key(self._ts[tail]), keys, side="right") + np.arange(len(new))
@@ -667,7 +685,7 @@ class EventStore:
         need = k + len(new)
         if need > len(self._order):
             live = o1 - o0
-            size = max(need - o0, live + live // 4 + len(new) + 4096)
+            size = max(need - o0, live + live // GROW_DIV + len(new) + 4096)
             grown = np.zeros(size, dtype=np.int32)
             grown[: k - o0] = self._order[o0:k]
             self._order, k, self._o0 = grown, k - o0, 0
@@ -677,9 +695,10 @@ class EventStore:
     def _bisect_right(self, key: float) -> int:
         lo, hi = self._o0, self._o1
         order, ts = self._order, self._ts
+        shift = self._p0 - self._o0 if self._p0 >= 0 else None   # the implied order
         while lo < hi:
             mid = (lo + hi) // 2
-            t = ts[order[mid]]
+            t = ts[order[mid] if shift is None else mid + shift]
             if t != t:
                 t = -math.inf
             if t <= key:
@@ -693,7 +712,8 @@ class EventStore:
         extra = len(self) - self.max_rows
         if extra <= 0:
             return
-        gone = self._order[self._o0:self._o0 + extra]
+        gone = (self._order[self._o0:self._o0 + extra] if self._p0 < 0
+                else np.arange(self._p0, self._p0 + extra, dtype=np.int32))
         for col in self._cols.values():
             col.forget(col.codes[gone])
         spilled = gone[(self._flags[gone] & F_KIND) != K_FILE]
@@ -715,7 +735,7 @@ class EventStore:
         for owner, attr in self._arrays():
             arr = owner[attr] if isinstance(owner, dict) else getattr(owner, attr)
             arr[:n] = arr[keep]
-        self._order[:n] = np.arange(n, dtype=np.int32)
+        self._order = np.zeros(0, dtype=np.int32)   # contiguous again: implied
         self._o0, self._o1, self._n, self._p0 = 0, n, n, 0
         for col in self._cols.values():
             used = col.counts > 0

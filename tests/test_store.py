@@ -231,6 +231,34 @@ def test_eviction_keeps_the_newest_and_facets_right(monkeypatch, tmp_path, compa
     assert [s.get(p).log_line for p in range(50)] == list(range(350, 400))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_time_order_through_in_order_and_late_batches_and_eviction(seed, monkeypatch):
+    """Positions follow (time, arrival) whatever mix of in-order batches (the order implied, not
+    stored), late batches and evictions; the order array exists only while rows are out of order."""
+    import random
+    rnd = random.Random(seed)
+    monkeypatch.setattr(store_mod, "COMPACT_MIN", rnd.choice([8, 64, 10_000]))
+    max_rows = rnd.choice([40, 120, 10_000])
+    s = EventStore(max_rows=max_rows)
+    held: list = []     # (ts key, arrival, line) of every event appended, oldest first
+    t, line = 1000, 0
+    for _ in range(30):
+        late = rnd.random() < 0.3
+        batch = []
+        for _ in range(rnd.randint(1, 15)):
+            ts = None if rnd.random() < 0.03 else (t - rnd.randint(1, 200) if late else t)
+            t += rnd.randint(0, 2)
+            line += 1
+            batch.append(mk(line, ts, log_line=line))
+        s.append_batch(batch)
+        held += [(-1e18 if e.ts is None else e.ts, e.log_line) for e in batch]
+        held.sort()                       # stable: equal times keep their arrival order
+        del held[:max(0, len(held) - max_rows)]
+        assert [s.get(p).log_line for p in range(len(s))] == [ln for _, ln in held]
+        if s._p0 >= 0:
+            assert len(s._order) == 0
+
+
 def test_compaction_and_dictionary_renumbering():
     s = EventStore(max_rows=100)
     for start in range(0, 9000, 500):
