@@ -200,8 +200,11 @@ is_leap(long long y)
  * Only strict ASCII digits and years 1000..9999 (before and after the offset) are handled, which
  * is where datetime/strftime in access_log.parse_time give the same answer.
  */
+typedef struct { long long ep, y; unsigned m, d; int hh, mi, ss; } Stamp;
+
+/* The parts of a stamp parse_stamp handles (see there): 1, or 0 when it does not handle it. */
 static int
-parse_stamp(const Py_UCS4 *st, PyObject **iso, PyObject **epoch)
+stamp_parts(const Py_UCS4 *st, Stamp *out)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int day, year, hh, mi, ss, oh, om, mon = -1;
@@ -233,9 +236,27 @@ parse_stamp(const Py_UCS4 *st, PyObject **iso, PyObject **epoch)
         mi = (int)(sod % 3600 / 60);
         ss = (int)(sod % 60);
     }
+    out->ep = ep;
+    out->y = y;
+    out->m = m;
+    out->d = d;
+    out->hh = hh;
+    out->mi = mi;
+    out->ss = ss;
+    return 1;
+}
+
+static int
+parse_stamp(const Py_UCS4 *st, PyObject **iso, PyObject **epoch)
+{
+    Stamp sp;
+    if (!stamp_parts(st, &sp))
+        return 0;
+    long long ep = sp.ep;
+    int hh = sp.hh, mi = sp.mi, ss = sp.ss;
     /* "%04lld-%02u-%02uT%02d:%02d:%02dZ" (y is 1000..9999, the others two digits), without snprintf */
     char buf[20];
-    int yy = (int)y, two[5] = {(int)m, (int)d, hh, mi, ss};
+    int yy = (int)sp.y, two[5] = {(int)sp.m, (int)sp.d, hh, mi, ss};
     buf[0] = (char)('0' + yy / 1000);
     buf[1] = (char)('0' + yy / 100 % 10);
     buf[2] = (char)('0' + yy / 10 % 10);
@@ -1082,8 +1103,21 @@ typedef struct {
     size_t used, cap;
 } HTab;
 
+/* The time table's codes by epoch second: a dense array over [base, base + len) (a day of logs:
+   86,400 int32), growing by doubling up to TMAP_MAX seconds; a second outside it once it cannot grow
+   goes to the table's HTab, keyed by its 8 bytes. Two raw stamps of one second share a code. */
+typedef struct {
+    long long base;
+    int32_t *codes;
+    size_t len;
+} TMap;
+#define TMAP_MAX ((size_t)1 << 22)   /* 48 days of seconds: 16 MiB at most */
+#define TMAP_FIRST 86400
+#define TS_CANONICAL 253402300800LL   /* epoch seconds below: years up to 9999 (columns.TS_CANONICAL) */
+
 typedef struct {
     uint64_t seed;
+    TMap tm;
     HTab t[N_TABLES];
     unsigned char *scratch[2];   /* composites of a line: the two alternate between lines read here */
     size_t scap[2];
@@ -1102,6 +1136,7 @@ scan_state_free(PyObject *cap)
         PyMem_Free(st->t[i].slots);
         PyMem_Free(st->t[i].arena);
     }
+    PyMem_Free(st->tm.codes);
     PyMem_Free(st->scratch[0]);
     PyMem_Free(st->scratch[1]);
     PyMem_Free(st->m);
@@ -1481,6 +1516,70 @@ ht_insert(HTab *t, uint64_t h, const unsigned char *p, size_t n)
     s->code = (int32_t)t->count++;
     t->used += 4 + n;
     return s->code;
+}
+
+/* The time code of epoch second ep, or -1. */
+static int32_t
+tmap_find(ScanState *st, long long ep)
+{
+    TMap *m = &st->tm;
+    if (m->codes != NULL && ep >= m->base && (unsigned long long)(ep - m->base) < m->len)
+        return m->codes[ep - m->base];
+    HTab *t = &st->t[T_TIME];
+    if (t->count == 0)
+        return -1;
+    return ht_probe(t, hash_bytes(st->seed, (const unsigned char *)&ep, 8), (const unsigned char *)&ep, 8)->code;
+}
+
+/* Add epoch second ep (not present) with the table's next code; returns it, or -1 (no memory). */
+static int32_t
+tmap_insert(ScanState *st, long long ep)
+{
+    TMap *m = &st->tm;
+    HTab *t = &st->t[T_TIME];
+    int in = m->codes != NULL && ep >= m->base && (unsigned long long)(ep - m->base) < m->len;
+    if (!in) {
+        long long lo, hi;   /* the new range [lo, hi), doubling on the side ep is */
+        if (m->codes == NULL) {
+            lo = ep - 3600;
+            hi = lo + TMAP_FIRST;
+        }
+        else if (ep < m->base) {
+            hi = m->base + (long long)m->len;
+            lo = hi - 2 * (long long)m->len;
+            if (ep - 3600 < lo)
+                lo = ep - 3600;
+        }
+        else {
+            lo = m->base;
+            hi = lo + 2 * (long long)m->len;
+            if (ep + 3600 >= hi)
+                hi = ep + 3600;
+        }
+        if (hi - lo <= (long long)TMAP_MAX && (m->codes == NULL || t->count < INT32_MAX - 1)) {
+            int32_t *c = PyMem_Malloc((size_t)(hi - lo) * sizeof(int32_t));
+            if (c == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            for (long long i = 0; i < hi - lo; i++)
+                c[i] = -1;
+            if (m->codes != NULL)
+                memcpy(c + (m->base - lo), m->codes, m->len * sizeof(int32_t));
+            PyMem_Free(m->codes);
+            m->codes = c;
+            m->base = lo;
+            m->len = (size_t)(hi - lo);
+            in = 1;
+        }
+    }
+    if (!in)
+        return ht_insert(t, hash_bytes(st->seed, (const unsigned char *)&ep, 8), (const unsigned char *)&ep, 8);
+    if (t->count >= INT32_MAX - 1) {
+        PyErr_SetString(PyExc_OverflowError, "scan_block: too many distinct values in one table");
+        return -1;
+    }
+    return m->codes[ep - m->base] = (int32_t)t->count++;
 }
 
 /* Strict UTF-8 validity, as CPython's decoder judges it (no surrogates, no overlong forms). */
@@ -2076,6 +2175,10 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
             code[t] = o->prev_code[t];          /* as on the line before: no lookup */
             continue;
         }
+        if (t == T_TIME) {                      /* by its epoch second (TMap), below */
+            code[t] = -3;
+            continue;
+        }
         code[t] = -2;
         h[t] = hash_bytes(st->seed, cp[t], cn[t]);
         PREFETCH(&st->t[t].slots[h[t] & st->t[t].mask]);
@@ -2083,6 +2186,21 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
     for (int t = 0; t < N_TABLES; t++)
         if (code[t] == -2)
             code[t] = ht_probe(&st->t[t], h[t], cp[t], cn[t])->code;
+    Py_UCS4 stamp[25];
+    long long tep = 0;
+    if (code[T_TIME] == -3) {
+        Stamp sp;
+        if (L.t_day.b - L.t_day.a != 21 || L.t_zone.b - L.t_zone.a != 6)
+            return 0;
+        for (int i = 0; i < 20; i++)
+            stamp[i] = d[L.t_day.a + 1 + i];
+        for (int i = 0; i < 5; i++)
+            stamp[20 + i] = d[L.t_zone.a + i];
+        if (!stamp_parts(stamp, &sp))
+            return 0;                           /* a form the parser handles: left to Python */
+        tep = sp.ep;
+        code[T_TIME] = tmap_find(st, tep);
+    }
     if (code[T_REQUEST] < 0) {
         long long status;
         if (has_op && !op_ok(d + L.op.a, L.op.b - L.op.a))
@@ -2091,14 +2209,7 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
                 && (L.status.b - L.status.a != 3 || !span_uint(kind, data, L.status, &status)))
             return 0;
     }
-    if (code[T_TIME] < 0) {
-        Py_UCS4 stamp[25];
-        if (L.t_day.b - L.t_day.a != 21 || L.t_zone.b - L.t_zone.a != 6)
-            return 0;
-        for (int i = 0; i < 20; i++)
-            stamp[i] = d[L.t_day.a + 1 + i];
-        for (int i = 0; i < 5; i++)
-            stamp[20 + i] = d[L.t_zone.a + i];
+    if (code[T_TIME] < 0) {                     /* a new second: its value (stamp was read above) */
         int r = parse_stamp(stamp, &iso, &epoch);
         if (r <= 0)
             return r;
@@ -2109,8 +2220,8 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
             continue;
         PyObject *val = NULL;
         if (TABLE_DIRECT[t]) {
-            if (t == T_TIME)
-                val = PyTuple_Pack(2, epoch, iso);
+            if (t == T_TIME)                    /* the epoch alone when canonical (columns.TimeTable) */
+                val = tep >= 0 && tep < TS_CANONICAL ? Py_NewRef(epoch) : PyTuple_Pack(2, epoch, iso);
             else if (t == T_KEY)
                 val = key_value(d, L.key, plus);
             else
@@ -2128,7 +2239,7 @@ scan_line(ScanOut *o, const unsigned char *d, Py_ssize_t len, Py_ssize_t li, uin
             o->first[t] = f;
             o->cfirst[t] = c;
         }
-        if ((code[t] = ht_insert(&st->t[t], h[t], cp[t], cn[t])) < 0) {
+        if ((code[t] = t == T_TIME ? tmap_insert(st, tep) : ht_insert(&st->t[t], h[t], cp[t], cn[t])) < 0) {
             Py_XDECREF(val);
             goto done;
         }

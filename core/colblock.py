@@ -127,10 +127,12 @@ def _add_all(table: Table, vals: list) -> Iterable[int]:
 
 
 def _compact_times(new: list) -> list:
-    """The C scan's new ``time`` values ``(epoch, iso)`` as ``TimeTable`` keeps them: the epoch alone
-    when canonical. The scan's iso is the epoch formatted in UTC (as ``access_log.parse_time``), so for
-    epochs in [0, TS_CANONICAL) it is ``format_ts(epoch)``; anything else stays a tuple."""
-    return [v[0] if type(v[0]) is int and 0 <= v[0] < TS_CANONICAL else v for v in new]
+    """The C scan's new ``time`` values as ``TimeTable`` keeps them: the epoch alone when canonical.
+    The scan gives that already (an int), or ``(epoch, iso)``, its iso the epoch formatted in UTC (as
+    ``access_log.parse_time``): for epochs in [0, TS_CANONICAL) that is ``format_ts(epoch)``."""
+    if all(type(v) is int for v in new):
+        return new
+    return [v[0] if type(v) is tuple and type(v[0]) is int and 0 <= v[0] < TS_CANONICAL else v for v in new]
 
 
 def _ts_ahead(table: Table) -> None:

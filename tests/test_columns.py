@@ -90,7 +90,10 @@ def test_from_block_time_values_decode_to_the_parsed_times(tmp_path):
     if access_log.speedups is None:
         pytest.skip("the C extension is not built")
     stamps = ["14/May/2024:00:10:00 +0000", "14/May/2024:02:10:00 +0200", "01/Jan/1970:00:00:00 +0000",
-              "31/Dec/1969:23:00:00 -0200", "31/Dec/9999:23:59:59 +0000", "14/May/2024:00:10:00 -0000"]
+              "31/Dec/1969:23:00:00 -0200", "31/Dec/9999:23:59:59 +0000", "14/May/2024:00:10:00 -0000",
+              "13/May/2024:23:59:59 +0000", "02/Feb/2024:10:00:00 +0000", "01/Jan/1500:00:00:00 +0000",
+              "14/May/2024:00:10:01 +0000", "02/Feb/2024:10:00:00 +0000", "14/May/2024:00:10:00 +0000",
+              "11/May/2024:00:00:00 +0000", "14/May/2024:00:10:00 +0000", "13/May/2024:23:59:59 +0000"]
     lines = [f'79a5 b [{s}] 10.0.0.{i} - REQ{i} REST.GET.OBJECT k{i} "GET /k{i} HTTP/1.1" 200 - 5 5 1 1 "-" "ua" -\n'
              for i, s in enumerate(stamps)]
     data = "".join(lines).encode()
@@ -104,7 +107,12 @@ def test_from_block_time_values_decode_to_the_parsed_times(tmp_path):
         assert (time_ts(value), time_text(value)) == (ev.ts, ev.time), stamps[r]
         assert b.event(r).time == ev.time
     assert all(type(v) is int for v in table.values if time_ts(v) is not None and 0 <= time_ts(v) < 1 << 35)
-    assert not table.index   # the scan's times are not indexed (memory): three stamps here are one second
+    assert not table.index   # the scan's times are not indexed (memory)
+    codes = b.codes["time"].tolist()
+    # one second, one code, whatever the offset and the table's layout (days apart, years apart)
+    for i, j in [(0, 1), (0, 5), (0, 11), (7, 10), (0, 13), (6, 14)]:
+        assert codes[i] == codes[j]
+    assert len(set(codes)) == len({e.ts for e in events})
 
 
 def access_log_events(data: bytes) -> list:
