@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+
+import pytest
 from pathlib import Path
 
 from s3tail.core.event import make_event
@@ -46,11 +48,12 @@ def summary(rows: list) -> list:
     return out
 
 
-def test_incremental_updates_equal_one_update_of_everything():
+@pytest.mark.parametrize("own", [False, True])
+def test_incremental_updates_equal_one_update_of_everything(own):
     engine = RuleEngine({})
     evs = anonymous_events(60, per_ip=3)
     random.Random(1).shuffle(evs)
-    index = FindingsIndex()
+    index = FindingsIndex(own=own)
     for i in range(0, len(evs), 17):
         index.update(engine.process_batch(evs[i:i + 17]))
     fresh = FindingsIndex()
@@ -60,6 +63,7 @@ def test_incremental_updates_equal_one_update_of_everything():
     version = index.version
     assert not index.update(engine.findings())   # nothing new: no change, same version
     assert index.version == version
+    assert len(index._where) == (0 if own else 60)   # an owner's state is on the (slotted) findings
 
 
 def test_a_big_group_is_capped_with_a_more_line_and_counts_stay_whole():
@@ -171,10 +175,12 @@ def _reference_rows(arrivals: list, max_members: int) -> list:
     return out
 
 
-def test_incremental_index_equals_a_grouping_from_scratch_through_random_updates():
+@pytest.mark.parametrize("own", [False, True])
+def test_incremental_index_equals_a_grouping_from_scratch_through_random_updates(own):
     rnd = random.Random(7)
     rules = ["s3.anonymous_access", "s3.enumeration", "s3.security_control_disabled"]
-    index = FindingsIndex(max_members=5)
+    index = FindingsIndex(max_members=5, own=own)
+    other = FindingsIndex(max_members=5, own=True)   # a second owner on the same findings: its own dict
     found: list[_F] = []
     arrivals: list[_F] = []   # a finding arrives in a group when made, and again when it moves
     for _ in range(300):
@@ -197,6 +203,11 @@ def test_incremental_index_equals_a_grouping_from_scratch_through_random_updates
                     arrivals.append(f)
             touched.append(f)
         index.update(touched)
-        assert summary(index.rows()) == _reference_rows(arrivals, 5)
-    assert len(index) == len(found)
+        other.update(touched)
+        want = _reference_rows(arrivals, 5)
+        assert summary(index.rows()) == want == summary(other.rows())
+    assert len(index) == len(found) == len(other)
     assert not index.update(found)  # nothing changed since: no new version
+    assert not other.update(found)
+    # an owner keeps the state on the findings it was first to see, not in a dict
+    assert (len(index._where), len(other._where)) == ((0, len(found)) if own else (len(found), 0))

@@ -343,7 +343,7 @@ class S3tailApp(App[int]):
         except Exception as exc:
             rules = None
             self.call_from_thread(self.notify, f"rules disabled: {exc}", severity="error")
-        index = FindingsIndex()  # the Findings tab's rows, kept here: off the UI thread
+        index = FindingsIndex(own=True)  # the Findings tab's rows, kept here: off the UI thread
         items: list = []  # Event, Malformed, Skipped and RawBlock (lines not parsed yet)
         pending = 0       # lines in items
         last = time.monotonic()

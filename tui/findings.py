@@ -10,6 +10,7 @@ return them), in the ingest thread, so the UI thread only draws a few hundred ro
 from __future__ import annotations
 
 from bisect import insort
+from itertools import count as _counter
 from typing import Any, Iterable
 
 from s3tail.core.rules.model import SEVERITIES, SEVERITY_RANK, iso
@@ -68,6 +69,12 @@ class _Group:
 _SEV_BITS, _COUNT_BITS = 3, 40
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
 _SEQ_SHIFT = _SEV_BITS + _COUNT_BITS
+# An index made with ``own=True`` keeps that int on the finding itself (``Finding.seen``), tagged with
+# the index's token in the low bits, instead of in a dict (5 MB for 170,000 findings): only on
+# findings no other index has tagged, so two indexes never share a finding's state.
+_TOKEN_BITS = 20
+_TOKEN_MASK = (1 << _TOKEN_BITS) - 1
+_TOKENS = _counter(1)
 
 
 class FindingsIndex:
@@ -77,29 +84,54 @@ class FindingsIndex:
     they change (a finding's last time only grows, so one that left them comes back only when
     updated), not found again among all its members."""
 
-    def __init__(self, max_members: int = MAX_MEMBERS) -> None:
+    def __init__(self, max_members: int = MAX_MEMBERS, *, own: bool = False) -> None:
         self.max_members = max_members
         self.version = 0
         self._groups: dict[tuple[str, str], _Group] = {}
-        self._where: dict[Any, int] = {}   # finding -> packed (arrival, count, severity rank)
+        self._where: dict[Any, int] = {}   # finding -> packed (arrival, count, severity rank), when not on it
         self._odd: dict[Any, str] = {}     # finding -> its severity, when not one of SEVERITIES
         self._seq = 0
+        self._n = 0                        # findings held
+        token = next(_TOKENS) if own else 0
+        self._token = token if token <= _TOKEN_MASK else 0   # 0: every state in _where
 
     def __len__(self) -> int:
-        return len(self._where)
+        return self._n
+
+    def _state(self, f: Any) -> int | None:
+        """The packed state of ``f`` kept by this index, or None when it is new here."""
+        if self._token:
+            v = getattr(f, "seen", None)
+            if v is not None and v & _TOKEN_MASK == self._token:
+                return v >> _TOKEN_BITS
+        return self._where.get(f)
+
+    def _put(self, f: Any, packed: int, new: bool) -> None:
+        token = self._token
+        if token:
+            v = getattr(f, "seen", None)
+            if v is None and new or v is not None and v & _TOKEN_MASK == token:
+                try:
+                    f.seen = (packed << _TOKEN_BITS) | token
+                    return
+                except AttributeError:   # no room for it on this object
+                    pass
+        self._where[f] = packed
 
     def update(self, findings: Iterable[Any]) -> bool:
         """Take in findings created or updated since the last call; whether anything changed."""
         changed = False
-        where, groups, odd = self._where, self._groups, self._odd
+        groups, odd = self._groups, self._odd
+        state = self._state
         for f in findings:
             sev, rid = str(f.severity), str(f.rule_id)
             key = (sev, rid)
             rank = SEVERITY_RANK.get(sev, 7)
             count = f.count
             last = getattr(f, "last_ts", None)
-            old = where.get(f)
+            old = state(f)
             if old is None:
+                self._n += 1
                 seq = self._seq
                 self._seq += 1
                 g = groups.get(key)
@@ -129,7 +161,7 @@ class FindingsIndex:
                     else:  # what it held for the group: found again among those left (rare)
                         lasts = [getattr(m, "last_ts", None) for m in g.members]
                         g.last_ts = max((t for t in lasts if t is not None), default=None)
-                        g.recent = sorted(((float("-inf") if t is None else t, -(where[m] >> _SEQ_SHIFT)), m)
+                        g.recent = sorted(((float("-inf") if t is None else t, -(state(m) >> _SEQ_SHIFT)), m)
                                           for t, m in zip(lasts, g.members))[-self.max_members:]
                     g = groups.get(key)
                     if g is None:
@@ -146,7 +178,7 @@ class FindingsIndex:
                 g.last_ts = last
             self._recent(g, f, (last if last is not None else float("-inf"), -seq))
             g.rows = None
-            where[f] = (seq << _SEQ_SHIFT) | (min(count, _COUNT_MASK) << _SEV_BITS) | rank
+            self._put(f, (seq << _SEQ_SHIFT) | (min(count, _COUNT_MASK) << _SEV_BITS) | rank, old is None)
             changed = True
         if changed:
             self.version += 1

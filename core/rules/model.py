@@ -37,9 +37,11 @@ class Finding:
     :data:`MAX_REFS`); ``count`` keeps counting past the cap.
     """
 
+    # ``seen``: left to one reader of the findings to keep its own state on them (the app's Findings
+    # index: no dict of a hundred thousand entries); the engine never sets or reads it
     __slots__ = ("rule_id", "severity", "title", "bucket", "requester", "remote_ip", "first_ts",
                  "last_ts", "count", "evidence", "event_refs", "details", "dedup_key", "closed",
-                 "close_ts")
+                 "close_ts", "seen")
 
     def __init__(self, rule_id: str, severity: str, title: str, ev, dedup_key: Any, ts: int, close_ts: float):
         self.rule_id = rule_id
