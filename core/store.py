@@ -8,7 +8,8 @@ Layout (no dict, no Event and no Python object per row):
   are tuples (requester, who, principal name, session name: one code a row), with a per-field dictionary
   and a code map beside it. Each column also keeps live-row counts per code, updated per appended and
   per evicted batch: the facet counters (a field's counts are a ``bincount`` over the code map).
-* **Numbers**: ``ts`` (float64, NaN = no time), ``bytes_sent``, ``object_size``, ``total_time`` (int32,
+* **Numbers**: ``ts`` (uint32 whole seconds, widened to float64 for a time that needs it; NaN = no
+  time), ``bytes_sent``, ``object_size``, ``total_time`` (int32,
   ``-1`` = null, ``-2`` = not representable, such as a size past 2 GiB: read back from the event).
 * **Provenance**: ``log_object`` (a dictionary column), ``log_line`` (uint32), ``offset`` (uint32,
   widened to int64 once a file offset or a spill segment needs it) and ``flags`` (uint8). Everything else (request URI, referrer, host id, request id, version id, the raw line, the
@@ -45,7 +46,7 @@ stored) and filters read the arrays as contiguous slices; after late rows the or
 and filters compute the mask over all rows and gather it once through it. Evicted rows are dropped physically in batches (:data:`COMPACT_MIN`), rewriting the live
 rows in time order, which also restores the contiguous case.
 
-Memory: about 40 bytes per row (44 with late rows) plus the dictionaries (:meth:`EventStore.memory`); ``max_rows``
+Memory: about 36 bytes per row (40 with late rows, 4 more with float times) plus the dictionaries (:meth:`EventStore.memory`); ``max_rows``
 (default :func:`default_max_rows`) evicts the oldest rows (by time) and keeps the facet counters right.
 """
 from __future__ import annotations
@@ -334,7 +335,8 @@ class EventStore:
         self._n = 0            # physical rows used (live + dead)
         self._cols = {name: _Column(name, fields, capacity) for name, fields in COLUMNS.items()}
         self._field_col = {f: col for col in self._cols.values() for f in col.fields}
-        self._ts = np.zeros(capacity, dtype=np.float64)
+        # whole epoch seconds as uint32 until a time needs float64 (none, a fraction, out of range)
+        self._ts = np.zeros(capacity, dtype=np.uint32)
         # sizes and times past 2**31 - 1 (a few in a million) are -2, read back from the event (_narrow)
         self._ints = {name: np.zeros(capacity, dtype=np.int32) for name in INT_COLUMNS}
         self._line = np.zeros(capacity, dtype=np.uint32)   # line numbers kept: [0, 2**32), else 0
@@ -393,6 +395,15 @@ class EventStore:
         out += [(self, "_ts"), (self, "_line"), (self, "_off"), (self, "_flags")]
         out += [(self._ints, name) for name in INT_COLUMNS]
         return out
+
+    def _put_ts(self, a: int, b: int, ts: np.ndarray) -> None:
+        """Write the times (float64, NaN = none) of rows [a, b), first widening the column to
+        float64 if one of them is not a whole second in [0, 2**32)."""
+        if self._ts.dtype != np.float64 and len(ts):
+            lo, hi = float(ts.min()), float(ts.max())   # NaN when any is NaN
+            if not (lo >= 0 and hi < 1 << 32) or not np.array_equal(ts, np.floor(ts)):
+                self._ts = self._ts.astype(np.float64)
+        self._ts[a:b] = ts
 
     def _fit(self, owner: Any, attr: str, values: Any) -> np.ndarray:
         """The array ``attr`` of ``owner`` (``self`` or a dict of arrays), first widened to int64 when
@@ -491,8 +502,7 @@ class EventStore:
         objects, buckets = dicts["object"].values, dicts["bucket"].values
         vals = [(objects[int(u) // nb], buckets[int(u) % nb]) for u in uniq.tolist()]
         self._set_codes(col, a, b, col._encode_new(vals).astype(np.int64)[inverse])
-        ts = batch.ts
-        self._ts[a:b] = ts
+        self._put_ts(a, b, batch.ts)
         flags = np.zeros(m, dtype=np.uint8)
         time_odd = dicts["time"].derived("time_odd", _time_odd)
         flags[time_odd[codes["time"]]] |= F_TIME
@@ -553,7 +563,7 @@ class EventStore:
             ts = np.array(ts_vals, dtype=np.float64)  # None -> NaN
         except (TypeError, ValueError, OverflowError):
             ts = np.array([_float(t) for t in ts_vals], dtype=np.float64)
-        self._ts[a:b] = ts
+        self._put_ts(a, b, ts)
         times = fields[FIELD_INDEX["time"]]
         ts_list = ts.tolist()
         shown = list(map(_time_cache.get, ts_list))

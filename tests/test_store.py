@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import random
 from collections import Counter
 
@@ -307,6 +308,22 @@ def test_numbers_past_32_bits_read_back_exactly():
     off = 3 << 32
     s._fit(s, "_off", [off])[0] = off
     assert s._off.dtype == np.int64 and int(s._off[0]) == off
+
+
+@pytest.mark.parametrize("odd", [None, 1000.5, -3, 1 << 33])
+def test_times_stay_whole_seconds_until_one_needs_more(odd):
+    """Times are kept as uint32 seconds; a time without a value, with a fraction or out of that range
+    widens the column, and every row keeps its time and its place in time order."""
+    s = EventStore()
+    s.append_batch([mk(i, 2000 + i) for i in range(5)])
+    assert s._ts.dtype == np.uint32
+    s.append_batch([mk(5, odd), mk(6, 2001)])          # both late: before the newest
+    assert s._ts.dtype == np.float64
+    times = [s.get(p).ts for p in range(len(s))]
+    assert times == sorted([2000, 2001, 2002, 2003, 2004, odd, 2001], key=lambda t: -math.inf if t is None else t)
+    assert [s.row_cells(p)[0] for p in range(len(s))] == [s.get(p).time for p in range(len(s))]
+    assert s.filter(compile_filter("since:1970-01-01T00:33:21Z")).tolist() == [
+        p for p, t in enumerate(times) if t is not None and t >= 2001]
 
 
 def test_rows_for_refs_and_export(sources):
