@@ -2497,6 +2497,245 @@ sp_configure(PyObject *self, PyObject *args)
 }
 
 /*
+ * An index buffer (a numpy array of int32 or int64, any strides) read as int64 values: idx_get.
+ */
+typedef struct {
+    Py_buffer view;
+    Py_ssize_t n;
+    int wide;
+} IndexBuf;
+
+static int
+index_open(PyObject *obj, IndexBuf *b)
+{
+    if (PyObject_GetBuffer(obj, &b->view, PyBUF_STRIDES | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = b->view.format ? b->view.format : "B";
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    int ok = b->view.ndim == 1 && f[0] != 0 && f[1] == 0
+             && ((b->view.itemsize == 8 && (f[0] == 'l' || f[0] == 'q' || f[0] == 'n'))
+                 || (b->view.itemsize == 4 && (f[0] == 'i' || f[0] == 'l')));
+    if (!ok) {
+        PyBuffer_Release(&b->view);
+        PyErr_SetString(PyExc_TypeError, "an index must be a 1-d buffer of int32 or int64");
+        return -1;
+    }
+    b->n = b->view.shape[0];
+    b->wide = b->view.itemsize == 8;
+    return 0;
+}
+
+static inline long long
+index_get(IndexBuf *b, Py_ssize_t k)
+{
+    const char *p = (const char *)b->view.buf + k * b->view.strides[0];
+    if (b->wide) {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/*
+ * take(values, idx, default=None, addend=None) -> list: values[idx[k]] for every k (values: a list;
+ * idx: a 1-d int32 or int64 buffer such as a numpy array; an index out of range, negative ones
+ * included, raises IndexError), a None value replaced by default, then addend added (value + addend)
+ * when addend is not None. The items are the list's own objects (not copies) unless addend is given.
+ * The column path of the rule engine gathers Python values by dictionary code with it.
+ */
+static PyObject *
+sp_take(PyObject *self, PyObject *args)
+{
+    PyObject *values, *idx, *dflt = Py_None, *addend = Py_None;
+    if (!PyArg_ParseTuple(args, "O!O|OO", &PyList_Type, &values, &idx, &dflt, &addend))
+        return NULL;
+    IndexBuf b;
+    if (index_open(idx, &b) < 0)
+        return NULL;
+    PyObject *out = PyList_New(b.n);
+    if (out == NULL) {
+        PyBuffer_Release(&b.view);
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < b.n; k++) {
+        long long i = index_get(&b, k);
+        if (i < 0 || i >= PyList_GET_SIZE(values)) {
+            PyErr_Format(PyExc_IndexError, "take: index %lld out of range", i);
+            goto fail;
+        }
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (v == Py_None)
+            v = dflt;
+        if (addend != Py_None) {
+            v = PyNumber_Add(v, addend);
+            if (v == NULL)
+                goto fail;
+        } else {
+            Py_INCREF(v);
+        }
+        PyList_SET_ITEM(out, k, v);
+    }
+    PyBuffer_Release(&b.view);
+    return out;
+fail:
+    PyBuffer_Release(&b.view);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* The byte offset of the plain object slot ``name`` of ``cls`` (a member descriptor), -1 with an
+ * exception set when it is not one. */
+static Py_ssize_t
+slot_offset(PyTypeObject *cls, PyObject *name, const char *who)
+{
+    PyObject *d = PyObject_GetAttr((PyObject *)cls, name);
+    if (d == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX
+             && PyType_IsSubtype(cls, PyDescr_TYPE(d));
+    Py_ssize_t off = ok ? ((PyMemberDescrObject *)d)->d_member->offset : -1;
+    Py_DECREF(d);
+    if (!ok)
+        PyErr_Format(PyExc_TypeError, "%s: %R is not a slot of %R", who, name, cls);
+    return off;
+}
+
+/*
+ * mark(objs, cls, name, old, new, out) -> int: for every object of the list objs (each an instance
+ * of cls) whose slot ``name`` is ``old`` (identity), set the slot to ``new`` and append the object to
+ * the list out (None: no list); returns how many were set. The rule engine closes findings with it
+ * (``if not f.closed: f.closed = True; closed.append(f)``).
+ */
+static PyObject *
+sp_mark(PyObject *self, PyObject *args)
+{
+    PyObject *objs, *name, *old, *new, *out;
+    PyTypeObject *cls;
+    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyList_Type, &objs, &PyType_Type, &cls, &name, &old, &new, &out))
+        return NULL;
+    if (out != Py_None && !PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "mark: out must be a list or None");
+        return NULL;
+    }
+    Py_ssize_t off = slot_offset(cls, name, "mark");
+    if (off < 0)
+        return NULL;
+    Py_ssize_t set = 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(objs); k++) {
+        PyObject *o = PyList_GET_ITEM(objs, k);
+        if (!PyObject_TypeCheck(o, cls)) {
+            PyErr_Format(PyExc_TypeError, "mark: %R is not an instance of %R", Py_TYPE(o), cls);
+            return NULL;
+        }
+        PyObject **slot = (PyObject **)((char *)o + off);
+        if (*slot != old)
+            continue;
+        Py_INCREF(new);
+        Py_SETREF(*slot, new);
+        set++;
+        if (out != Py_None && PyList_Append(out, o) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(set);
+}
+
+/* A writable C-contiguous 1-d int64 buffer (a numpy int64 array). */
+static int
+int64_open(PyObject *obj, Py_buffer *view, const char *who)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    if (view->ndim != 1 || view->itemsize != 8 || f[1] != 0 || (f[0] != 'l' && f[0] != 'q')) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s: a writable contiguous 1-d int64 buffer is needed", who);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * hash_ids(keys, vals, codes, out, next_id) -> next_id: dense ids of int64 codes in an open-addressing
+ * hash table (keys: the codes, -1 for a free slot; vals: their ids; both int64 arrays of one power-of-two
+ * size, slot of a code = the top bits of code * 0x9E3779B97F4A7C15, linear probing). out[k] is the id of
+ * codes[k]; a code not in the table is inserted with id next_id, next_id + 1, ... in order. The caller
+ * keeps the table at most a quarter full (room for every code of the call); next_id is also how many
+ * codes the table holds (ids are 0, 1, ... in order of insertion). -1 is not a valid code.
+ */
+static PyObject *
+sp_hash_ids(PyObject *self, PyObject *args)
+{
+    PyObject *keys_o, *vals_o, *codes_o, *out_o;
+    long long next_id;
+    if (!PyArg_ParseTuple(args, "OOOOL", &keys_o, &vals_o, &codes_o, &out_o, &next_id))
+        return NULL;
+    Py_buffer kv, vv, ov;
+    IndexBuf cb;
+    if (int64_open(keys_o, &kv, "hash_ids") < 0)
+        return NULL;
+    if (int64_open(vals_o, &vv, "hash_ids") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (int64_open(out_o, &ov, "hash_ids") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    if (index_open(codes_o, &cb) < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&vv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    Py_ssize_t size = kv.shape[0], n = cb.n;
+    int bits = 0;
+    while (((Py_ssize_t)1 << bits) < size)
+        bits++;
+    PyObject *res = NULL;
+    if (size < 2 || ((Py_ssize_t)1 << bits) != size || vv.shape[0] != size || ov.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "hash_ids: keys and vals of one power-of-two size, out as long as codes");
+        goto done;
+    }
+    int64_t *keys = kv.buf, *vals = vv.buf, *out = ov.buf;
+    long long used = next_id;
+    uint64_t mask = (uint64_t)size - 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t code = (int64_t)index_get(&cb, k);
+        if (code == -1) {
+            PyErr_SetString(PyExc_ValueError, "hash_ids: -1 is not a valid code");
+            goto done;
+        }
+        uint64_t j = ((uint64_t)code * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
+        while (keys[j] != -1 && keys[j] != code)
+            j = (j + 1) & mask;
+        if (keys[j] == -1) {
+            if (used + 1 >= size) {
+                PyErr_SetString(PyExc_ValueError, "hash_ids: the table is full");
+                goto done;
+            }
+            keys[j] = code;
+            vals[j] = next_id++;
+            used++;
+        }
+        out[k] = vals[j];
+    }
+    res = PyLong_FromLongLong(next_id);
+done:
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&cb.view);
+    return res;
+}
+
+/*
  * new_objects(cls, n, names, columns, consts): n new instances of cls (made as object.__new__(cls),
  * no __init__) whose __slots__ attributes are filled directly: names[i] from columns[i][k] (a list of
  * length n) for object k, then the remaining names from consts (one value for every object). Every
@@ -2523,18 +2762,9 @@ sp_new_objects(PyObject *self, PyObject *args)
     }
     Py_ssize_t offsets[64];
     for (Py_ssize_t i = 0; i < nn; i++) {
-        PyObject *d = PyObject_GetAttr((PyObject *)cls, PyTuple_GET_ITEM(names, i));
-        if (d == NULL)
+        offsets[i] = slot_offset(cls, PyTuple_GET_ITEM(names, i), "new_objects");
+        if (offsets[i] < 0)
             return NULL;
-        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX
-                 && PyType_IsSubtype(cls, PyDescr_TYPE(d));
-        if (ok)
-            offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-        if (!ok) {
-            PyErr_Format(PyExc_TypeError, "new_objects: %R is not a slot of %R", PyTuple_GET_ITEM(names, i), cls);
-            return NULL;
-        }
     }
     for (Py_ssize_t i = 0; i < nc; i++) {
         PyObject *c = PyTuple_GET_ITEM(columns, i);
@@ -2584,6 +2814,15 @@ static PyMethodDef methods[] = {
     {"new_objects", sp_new_objects, METH_VARARGS,
      "new_objects(cls, n, names, columns, consts) -> n instances of cls (no __init__), slot names[i] set "
      "from columns[i][k], then the rest from consts."},
+    {"take", sp_take, METH_VARARGS,
+     "take(values, idx, default=None, addend=None) -> [values[i] for i in idx], None values replaced by "
+     "default, then addend added when not None (idx: a 1-d int32 or int64 buffer)."},
+    {"hash_ids", sp_hash_ids, METH_VARARGS,
+     "hash_ids(keys, vals, codes, out, next_id) -> next_id: out[k] = the id of codes[k] in an open-addressing "
+     "int64 hash table, new codes inserted with ids next_id, next_id + 1, ..."},
+    {"mark", sp_mark, METH_VARARGS,
+     "mark(objs, cls, name, old, new, out) -> count: slot name set to new where it is old (identity), the "
+     "objects set appended to out (a list, or None)."},
     {"configure", sp_configure, METH_VARARGS,
      "configure(Event, n_fields, source, time_cache, ok_ops, ident_cache, decode_requester, action_for, "
      "uri_ops, unquote, unquote_plus, redact_uri, fallback) -> bool (Event filled in place)."},

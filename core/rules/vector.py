@@ -7,10 +7,14 @@ Per rule and batch, three kinds of rows:
   verdict tables per dictionary code (operation set and status class per ``request`` code, anonymous
   and AWS-service per ``identity`` code, TLS/SigV2/aws-internal/pentest per ``client`` code, cipher and
   website host per ``xport`` code, public per ``bucket`` code, sensitive-pattern and log-object
-  (AWSLogs/, ``log_prefixes`` of any or of the row's bucket) per ``key`` code), gathered and combined
-  with numpy; the verdicts mirror the built-in ``match`` functions (same parameters, from the rule's
-  ``params`` and the engine's settings). Verdicts over big tables (keys) are decided only for the
-  codes of rows a rule may match (:meth:`ColumnRunner.verdict_codes`, :meth:`ColumnRunner.literal_some`);
+  (AWSLogs/, ``log_prefixes`` of any or of the row's bucket) per ``key`` code); the verdicts mirror the
+  built-in ``match`` functions (same parameters, from the rule's ``params`` and the engine's
+  settings). Every rule's conditions on the small tables are folded into **bit tables** (one bit per
+  rule and per code of each table, :meth:`ColumnRunner.bit_table`, made again when a table grows), so
+  a batch gathers one bit mask per table for all rules at once (:meth:`_Ctx.bits`) and a rule's rows
+  are a bit test; rules past :data:`RULE_BITS` gather their conditions on their own. Verdicts over
+  big tables (keys) are decided only for the codes of rows a rule may match
+  (:meth:`ColumnRunner.verdict_codes`, :meth:`ColumnRunner.literal_some`);
 * **slow rows**: rows the codes cannot decide (CloudTrail rows, rules whose hit reads a request body
   or the request URI, user rules, rules whose config the verdict tables do not model): the row's
   full :class:`Event` (``batch.event``), the engine's gate test and the rule's own ``match``;
@@ -19,10 +23,12 @@ Per rule and batch, three kinds of rows:
 Hits then take the engine's own code (:meth:`RuleEngine._take`): join the open finding, count in the
 window, open a finding, with a light :class:`Row` (the fields findings, samples and titles read,
 built from codes) in place of the event. Windowed rules first put fast hits in a per-rule **store**
-of numpy columns (group id, event time, weight, codes): only groups that already have engine state
-(an open finding or a window), groups with a slow hit, and groups whose stored entries can reach the
-threshold within the window (a necessary condition, computed for all touched groups at once: sort by
-(group, time), cumulative sums, ``searchsorted`` of ``time - window``) go through the Python window
+of numpy columns (group id, event time, weight; the codes and the int64 fields as one 2-d array each,
+so dropping entries copies few arrays): only groups that already have engine state (an open finding
+or a window), groups with a slow hit, and groups whose stored entries can reach the threshold within
+the window (a necessary condition: first the group's summed stored weight, or its count of entries
+with a value, kept per group as entries come and go; then, for the groups left, computed at once: sort
+by (group, time), cumulative sums, ``searchsorted`` of ``time - window``) go through the Python window
 code, which replays their stored entries in arrival order first. ``s3.mass_download`` thus sees half
 of all rows in numpy only.
 
@@ -31,14 +37,16 @@ sensitive objects, bucket deletion) skip ``_take`` for most groups: :meth:`Colum
 splits each group's rows into *segments*, one per finding they go to (the open finding, then a new one
 each time a row passes the current one's ``close_ts``; found with a few numpy passes when the group's
 rows are in time order, or all fall in one segment), joins the open findings and makes the new ones
-together (``model.new_findings``); only groups it cannot decide that way take the row-by-row code. The
+together (``model.new_findings``, the values gathered by code with the C ``take``, the findings they
+close marked with the C ``mark``); only groups it cannot decide that way take the row-by-row code. The
 new findings are :class:`~.model.LazyFinding` objects: their refs and samples are built from the
 batch's codes (:class:`_Evidence`) when first read, and rows of later batches that join one before
 that are kept as further parts (:class:`_Parts`). Their closing is scheduled with one heap entry per
 rule and batch (``RuleEngine._schedule``). A new :class:`Dicts` first builds every unread finding's
 evidence (sources hold the old one's values). These rules' open findings are not kept in ``rule.open``
 but by dense group id in numpy arrays (:class:`_Open`: close and first times, the finding; pair group
-codes get their ids from a numpy hash table, :class:`_CodeIds`), so a batch finds its groups' open
+codes get their ids from a hash table, :class:`_CodeIds`: probed by the C ``hash_ids``, else in
+numpy; windowed rules map their pair codes to interned ids through one too), so a batch finds its groups' open
 findings, and records the new ones, without a dict operation per group; their ``dedup_key`` is made
 when first read (the rule's group function over the finding). They move back into ``rule.open``
 before the engine's own code works on the rule (late rows, an event batch; ``flush`` takes them as
@@ -71,27 +79,33 @@ from __future__ import annotations
 import fnmatch
 from bisect import bisect_left, bisect_right
 from collections import namedtuple
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, repeat
 from operator import add, attrgetter, itemgetter, le
 from typing import Any
 
 import numpy as np
 
-from ..columns import ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts
+from ..access_log import speedups
+from ..columns import CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
-from .model import MAX_REFS, MAX_SAMPLES, ONE, LazyFinding, Rule, new_findings
+from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_findings
 
 # The fields of an event that the engine, findings, samples and built-in titles read for fast rows.
 Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
                          "http_status", "error_code", "bytes_sent", "user_agent", "principal_type",
                          "log_object", "log_line", "time", "ts", "detail", "request_uri"))
 STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
+KEY_COL = STORE_TABLES.index("key")
+STORE_INTS = ("seq", "line", "bytes")   # a store chunk's int64 columns, kept as one 2-d array ("ints")
 NONE = np.zeros(0, dtype=np.intp)
 LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 TAKE_SLICE = 1000           # hits per RuleEngine._take call when a pause hook is set (see take_sliced)
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
+DEAD_SHARE = 0.25           # a store chunk's entries are copied once this share of its rows is dropped
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
+BIT_TABLES = ("request", "identity", "client", "xport", "bucket")   # the tables of the rules' fast conditions
+RULE_BITS = 64              # rules with a bit in the per-code bit tables (fast, slow) at most
 _ITEM0, _ITEM3 = itemgetter(0), itemgetter(3)
 _FIRST_TS, _CLOSE_TS, _CLOSED = attrgetter("first_ts"), attrgetter("close_ts"), attrgetter("closed")
 FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (else (weight, key))
@@ -144,19 +158,58 @@ class ColumnCounts:
 
 
 class _Store:
-    """Window entries of one windowed rule not (yet) in the engine's Python windows."""
+    """Window entries of one windowed rule not (yet) in the engine's Python windows; per gid, the
+    summed weight and the number of entries with a distinct value (``hasval``) stored (bounds of what
+    any window of the gid's stored entries holds)."""
 
-    __slots__ = ("chunks", "newest", "n")
+    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact")
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
         self.newest = np.zeros(0)   # gid -> newest ts stored so far (-inf: none)
         self.n = 0
+        self.weight = np.zeros(0)   # gid -> summed weight of its stored entries
+        self.valued = np.zeros(0, np.int64)   # gid -> its stored entries with a distinct value
+        self.exact = True           # every weight so far an integer (float sums of them: exact)
+
+    def grow(self, size: int) -> None:
+        """Room for gids below ``size``."""
+        more = size - len(self.newest)
+        if more > 0:
+            self.newest = np.concatenate((self.newest, np.full(more, -np.inf)))
+            self.weight = np.concatenate((self.weight, np.zeros(more)))
+            self.valued = np.concatenate((self.valued, np.zeros(more, np.int64)))
+
+    def _count(self, c: dict[str, np.ndarray], sign: int) -> None:
+        """Entries of ``c`` added to (sign 1) or removed from (-1) the per-gid sums."""
+        if c["w"].dtype.kind not in "iub":
+            self.exact = False
+        w = c["w"].astype(np.float64)        # (ufunc.at of one dtype: many times faster than mixed)
+        v = c["hasval"].astype(np.int64)
+        np.add.at(self.weight, c["gid"], w if sign > 0 else -w)
+        np.add.at(self.valued, c["gid"], v if sign > 0 else -v)
+
+    def may_reach(self, gids: np.ndarray, threshold: float, distinct: int | None) -> np.ndarray:
+        """Which of ``gids`` hold stored entries of at least ``threshold`` weight (or ``distinct``
+        entries with a value) in all: a necessary condition of a window of them reaching it (every
+        gid when a weight was not an integer: sums that round may fall short)."""
+        if not self.exact:
+            return np.ones(len(gids), bool)
+        ok = self.weight[gids] >= threshold
+        if distinct is not None:
+            ok |= self.valued[gids] >= distinct
+        return ok
+
+    def clear(self) -> None:
+        self.chunks, self.n = [], 0
+        self.weight[:] = 0
+        self.valued[:] = 0
 
     def add(self, chunk: dict[str, np.ndarray], span: float, wm: float) -> None:
         if len(chunk["gid"]):
             self.chunks.append(chunk)
             self.n += len(chunk["gid"])
+            self._count(chunk, 1)
             if len(self.chunks) > COMPACT_CHUNKS:
                 self.prune(span, wm)
                 if len(self.chunks) > COMPACT_CHUNKS:
@@ -173,19 +226,28 @@ class _Store:
             late = c["late"]
             if late.any():
                 keep |= late & (ts >= late_limit)
-            if keep.all():
+            live = c.get("live")
+            if live is None and keep.all():
                 out.append(c)
                 n += len(ts)
-            elif keep.any():
-                out.append({k: v[keep] for k, v in c.items()})
-                n += int(keep.sum())
+                continue
+            drop = ~keep if live is None else live & ~keep
+            if live is not None:
+                keep &= live
+            if drop.any():
+                self._count(_rows_of(c, np.flatnonzero(drop), ("gid", "w", "hasval")), -1)
+                c = _kept(c, keep)
+            if c is not None:
+                out.append(c)
+                n += _live(c)
         self.chunks, self.n = out, n
 
     def all(self) -> dict[str, np.ndarray] | None:
         if not self.chunks:
             return None
-        if len(self.chunks) > 1:
-            self.chunks = [{k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}]
+        if len(self.chunks) > 1 or "live" in self.chunks[0]:
+            chunks = [_rows_of(c, np.flatnonzero(c["live"])) if "live" in c else c for c in self.chunks]
+            self.chunks = [{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}]
         return self.chunks[0]
 
     def take(self, gids_mask: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -194,10 +256,14 @@ class _Store:
         for c in self.chunks:
             g = c["gid"]
             m = gids_mask[g]
+            live = c.get("live")
+            if live is not None:
+                m &= live
             if m.any():
-                out.append({k: v[m] for k, v in c.items()})
-                if not m.all():
-                    keep.append({k: v[~m] for k, v in c.items()})
+                out.append(_rows_of(c, np.flatnonzero(m)))
+                c = _kept(c, ~m if live is None else live & ~m)
+                if c is not None:
+                    keep.append(c)
             else:
                 keep.append(c)
         self.chunks = keep
@@ -205,6 +271,7 @@ class _Store:
             return None
         taken = {k: np.concatenate([c[k] for c in out]) for k in out[0]}
         self.n -= len(taken["gid"])
+        self._count(taken, -1)
         return taken
 
     def select(self, gids_mask: np.ndarray, since: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -214,8 +281,11 @@ class _Store:
             g = c["gid"]
             m = gids_mask[g]
             m &= c["ts"] >= since[g]
+            live = c.get("live")
+            if live is not None:
+                m &= live
             if m.any():
-                parts.append({k: c[k][m] for k in ("gid", "ts", "w", "key", "hasval")})
+                parts.append(_rows_of(c, np.flatnonzero(m), ("gid", "ts", "w", "codes", "hasval")))
         if not parts:
             return None
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -378,7 +448,26 @@ class _CodeIds:
             vals[j] = ids[i]
 
     def ids(self, codes: np.ndarray) -> np.ndarray:
-        """The ids of distinct codes, new ids for codes not seen before."""
+        """The ids of distinct codes (repeats allowed when the C table is used: ``_HASH_IDS``), new ids
+        for codes not seen before."""
+        if _HASH_IDS is not None:   # the C loop over the same table
+            k = len(codes)
+            if (self.n + k) * 4 > len(self.keys):
+                size = len(self.keys)
+                while (self.n + k) * 4 > size:
+                    size *= 2
+                self.keys = np.full(size, -1, np.int64)
+                self.vals = np.zeros(size, np.int64)
+                _HASH_IDS(self.keys, self.vals, self.codes, np.empty(self.n, np.int64), 0)
+            out = np.empty(k, np.int64)
+            n = _HASH_IDS(self.keys, self.vals, codes, out, self.n)
+            if n > self.n:
+                fresh = out >= self.n
+                added = np.empty(n - self.n, np.int64)
+                added[out[fresh] - self.n] = codes[fresh]     # (a repeated code: the same id, once)
+                self.codes = np.concatenate((self.codes, added))
+                self.n = n
+            return out
         out = self.find(codes)
         new = np.flatnonzero(out < 0)
         if len(new):
@@ -426,6 +515,43 @@ class _Open:
             self.seq = np.concatenate((self.seq, np.zeros(more, np.int64)))
 
 
+def _field(chunk: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """Column ``name`` of a store chunk: its own array, or a column of the 2-d ``codes`` (one per
+    STORE_TABLES) or ``ints`` (STORE_INTS) arrays (one copy per chunk when entries are dropped or taken,
+    not one per column)."""
+    if name in STORE_TABLES:
+        return chunk["codes"][:, STORE_TABLES.index(name)]
+    if name in STORE_INTS:
+        return chunk["ints"][:, STORE_INTS.index(name)]
+    return chunk[name]
+
+
+def _rows_of(cols: dict[str, np.ndarray], idx: np.ndarray, names=None) -> dict[str, np.ndarray]:
+    """The entries ``idx`` (indexes: cheaper than a mask once per column) of columns (``names`` only;
+    a store chunk's ``live`` mask left out)."""
+    # (take: 2-d rows many times faster than [idx])
+    return {k: cols[k].take(idx, 0) for k in names or cols if k != "live"}
+
+
+def _kept(chunk: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray] | None:
+    """A store chunk with only its entries ``keep`` (a mask over its rows) left, None when none is:
+    marked in its ``live`` mask while the entries left out are under DEAD_SHARE of its rows (no copy),
+    else copied."""
+    k = int(np.count_nonzero(keep))
+    if not k:
+        return None
+    if len(keep) - k < DEAD_SHARE * len(keep):
+        chunk["live"] = keep
+        return chunk
+    return _rows_of(chunk, np.flatnonzero(keep))
+
+
+def _live(chunk: dict[str, np.ndarray]) -> int:
+    """How many entries of a store chunk are live."""
+    live = chunk.get("live")
+    return len(chunk["gid"]) if live is None else int(np.count_nonzero(live))
+
+
 def _runs(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of sorted ``s`` and how many times each occurs."""
     if not len(s):
@@ -439,8 +565,65 @@ def _unique(a: np.ndarray) -> np.ndarray:
     return _runs(np.sort(a))[0]
 
 
+def _bits_dtype(n: int) -> np.dtype:
+    """The smallest unsigned dtype of ``n`` bits or more (at most 64)."""
+    return np.dtype(np.uint8 if n <= 8 else np.uint16 if n <= 16 else np.uint32 if n <= 32 else np.uint64)
+
+
+def _unique_ids(a: np.ndarray, size: int) -> np.ndarray:
+    """:func:`_unique` of ints in [0, size): marks in an array of ``size`` when that is not much
+    longer than ``a`` (no sort), else by sorting."""
+    if size > 8 * len(a):
+        return _unique(a)
+    seen = np.zeros(size, bool)
+    seen[a] = True
+    return np.flatnonzero(seen)
+
+
 def _line(x: int):
     return None if x == -1 else x
+
+
+def _take_py(values: list, idx: np.ndarray, default=None, addend=None) -> list:
+    """``values[i]`` for each index of ``idx``, None replaced by ``default``, plus ``addend`` (when
+    not None): the pure-Python form of the C ``take``."""
+    il = idx.tolist()
+    if il and (min(il) < 0 or max(il) >= len(values)):
+        raise IndexError("take: index out of range")
+    out = list(map(values.__getitem__, il))
+    if default is not None and None in out:
+        out = [default if v is None else v for v in out]
+    return out if addend is None else list(map(add, out, repeat(addend)))
+
+
+def _mark_py(objs: list, cls: type, name: str, old, new, out: list | None) -> int:
+    """The pure-Python form of the C ``mark``: slot ``name`` set to ``new`` where it is ``old``."""
+    n = 0
+    for o in objs:
+        if getattr(o, name) is old:
+            setattr(o, name, new)
+            n += 1
+            if out is not None:
+                out.append(o)
+    return n
+
+
+_HASH_IDS = getattr(speedups, "hash_ids", None)   # (None: _CodeIds in numpy)
+_take = getattr(speedups, "take", None) or _take_py
+_mark = getattr(speedups, "mark", None) or _mark_py
+_SMALL: list[int] = []   # 0, 1, 2, ...: shared int objects for the ``at`` of new findings
+SMALL_MAX = 1 << 16
+
+
+def _small_ints(n: int) -> list[int]:
+    """``list(range(n))`` whose ints (below SMALL_MAX) are shared objects, not one per finding."""
+    global _SMALL
+    if n > SMALL_MAX:
+        return list(range(n))
+    small = _SMALL
+    if len(small) < n:   # a longer list replaces the shared one (engines in other threads: each a right one)
+        small = _SMALL = small + list(range(len(small), n))
+    return small[:n]
 
 
 class ColumnRunner:
@@ -454,6 +637,8 @@ class ColumnRunner:
         self._bid: dict[Any, int] = {}      # interned bucket names
         self._bval: list[Any] = []
         self._pairs: dict[int, int] = {}    # pair group code (see _Ctx.group_codes) -> interned id
+        self._pcodes = _CodeIds()           # (C hash table) pair group codes of windowed rules -> dense ids
+        self._pgid = np.zeros(0, np.int64)  # their dense id -> interned id (-1: not interned yet)
         self._derived: dict[tuple, tuple[Table, np.ndarray]] = {}
         self._lists: dict[tuple, tuple[Table, list]] = {}
         self._classified: dict[Any, tuple] = {}     # operation -> _classify(operation)
@@ -464,6 +649,7 @@ class ColumnRunner:
         self._texts: dict[tuple, dict[str, bool]] = {}   # (field, literals) -> text -> may hold one
         self._seq = 0
         self._dicts: Dicts | None = None
+        self._plan: tuple | None = None     # (active rules, plan, dtypes, version): see plan()
         public = frozenset(settings.get("public_buckets") or ())
         self._public = public
         self._public_globs = [b for b in public if any(c in b for c in "*?[")]
@@ -480,9 +666,24 @@ class ColumnRunner:
 
     def pair_ids(self, codes: np.ndarray) -> np.ndarray:
         """Interned ids of the (bucket, value) keys of pair group codes (see :meth:`_Ctx.group_codes`):
-        a dict lookup per distinct code, Python interning only for pairs not seen before."""
-        u, inv = np.unique(codes, return_inverse=True)
-        return np.array(self.unique_pair_ids(u), dtype=np.int64)[inv.reshape(-1)]
+        with the C hash table, the codes' dense ids (:class:`_CodeIds`) mapped to interned ids by an
+        array; else a dict lookup per distinct code. Python interning only for pairs not seen before
+        (in ascending code order)."""
+        if _HASH_IDS is None:
+            u, inv = np.unique(codes, return_inverse=True)
+            return np.array(self.unique_pair_ids(u), dtype=np.int64)[inv.reshape(-1)]
+        dense = self._pcodes.ids(codes)
+        if len(self._pgid) < self._pcodes.n:
+            self._pgid = np.concatenate((self._pgid, np.full(self._pcodes.n - len(self._pgid), -1, np.int64)))
+        out = self._pgid[dense]
+        miss = out < 0
+        if miss.any():
+            new = _unique(dense[miss])
+            new = new[np.argsort(self._pcodes.codes[new])]
+            gid, gval, bval = self.gid, self._gval, self._bval
+            self._pgid[new] = [gid((bval[(p >> 32) - 1], gval[p & LOW])) for p in self._pcodes.codes[new].tolist()]
+            out = self._pgid[dense]
+        return out
 
     def unique_pair_ids(self, codes: np.ndarray) -> list[int]:
         """:meth:`pair_ids` of distinct pair group codes, as a list."""
@@ -542,29 +743,15 @@ class ColumnRunner:
         self._derived[(id(table), name)] = (table, arr)
         return arr
 
-    def verdict_some(self, table: Table, name: Any, codes: np.ndarray, fn) -> np.ndarray:
-        """``fn(value)`` for ``codes`` only (bool), cached per code in a dict (sparse verdicts)."""
-        ent = self._derived.get((id(table), name))
-        if ent is None or ent[0] is not table:
-            ent = self._derived[(id(table), name)] = (table, {})
-        cache = ent[1]
-        values = table.values
-        out = []
-        for c in codes.tolist():
-            v = cache.get(c)
-            if v is None:
-                v = cache[c] = bool(fn(values[c]))
-            out.append(v)
-        return np.array(out, dtype=bool)
-
     def _sparse(self, table: Table, name: Any) -> np.ndarray:
-        """The cached int8 per-code array ``name`` of ``table`` (-1: not decided yet), grown to the table."""
+        """The cached int8 per-code array ``name`` of ``table`` (-1: not decided yet), grown to the table
+        (by half its size at least: a table that grows every batch is not copied every batch)."""
         key = (id(table), name)
         ent = self._derived.get(key)
         arr = ent[1] if ent is not None and ent[0] is table else np.zeros(0, np.int8)
         n = len(table.values)
         if len(arr) < n:
-            arr = np.concatenate((arr, np.full(n - len(arr), -1, np.int8)))
+            arr = np.concatenate((arr, np.full(max(n, len(arr) * 3 // 2) - len(arr), -1, np.int8)))
             self._derived[key] = (table, arr)
         return arr
 
@@ -603,6 +790,64 @@ class ColumnRunner:
                 new[np.fromiter(found, dtype=np.int64, count=len(found))] = True
             return new
         return self._extend(table, name, compute)
+
+    def plan(self, ctx: "_Ctx") -> dict:
+        """Per active rule, its (fast bit, slow bit) in the per-code bit tables (:meth:`bit_table`):
+        a fast bit for rules with a :meth:`_Ctx.fast_kind`, a slow bit for every rule, as masks of the
+        smallest unsigned dtype that holds them (:meth:`bit_dtype`); None past RULE_BITS rules (the
+        rule's conditions are then gathered on their own)."""
+        key = tuple(map(id, self.engine.active))
+        if self._plan is None or self._plan[0] != key:
+            nums: dict = {}
+            nf = ns = 0
+            for rule in self.engine.active:
+                fast = None
+                if ctx.fast_kind(rule) is not None and nf < RULE_BITS:
+                    fast, nf = nf, nf + 1
+                slow = None
+                if ns < RULE_BITS:
+                    slow, ns = ns, ns + 1
+                nums[rule] = (fast, slow)
+            dtypes = {"fast": _bits_dtype(nf), "slow": _bits_dtype(ns)}
+            fd, sd = dtypes["fast"].type, dtypes["slow"].type
+            plan = {rule: (None if f is None else fd(1 << f), None if s is None else sd(1 << s))
+                    for rule, (f, s) in nums.items()}
+            self._plan = (key, plan, dtypes, (self._plan[3] + 1) if self._plan else 0)
+        return self._plan[1]
+
+    def bit_dtype(self, ctx: "_Ctx", which: str) -> np.dtype:
+        """The unsigned dtype of the ``which`` bits (``fast``, ``slow``) of :meth:`plan`."""
+        self.plan(ctx)
+        return self._plan[2][which]
+
+    def bit_table(self, ctx: "_Ctx", table: str, which: str) -> np.ndarray | None:
+        """Per code of ``table``: the bits (:meth:`bit_dtype`) of the rules whose ``which`` condition
+        (:meth:`_Ctx.levels`: ``fast``, the fast-hit conditions; ``slow``, the slow rows, request
+        table only) the code meets (a rule without a condition on the table: every code); None when
+        no rule has a condition on it. Made again when the table has grown."""
+        tab = ctx.d[table]
+        n = len(tab.values)
+        self.plan(ctx)
+        name = ("bits", which, table, self._plan[3])   # (the plan's version: tables of an older plan unused)
+        ent = self._derived.get((id(tab), name))
+        if ent is not None and ent[0] is tab and ent[1][0] == n:
+            return ent[1][1]
+        arr = np.zeros(n, self.bit_dtype(ctx, which))
+        some = False
+        for rule, (fast, slow) in self.plan(ctx).items():
+            bit = fast if which == "fast" else slow
+            if bit is None:
+                continue
+            levels, slow_codes = ctx.levels(rule, None if fast is None else ctx.fast_kind(rule))
+            cond = levels.get(table) if which == "fast" else slow_codes
+            if cond is None:
+                arr |= bit
+            else:
+                arr[cond[:n]] |= bit
+                some = True
+        out = arr if some or which == "slow" or table == "request" else None
+        self._derived[(id(tab), name)] = (tab, (n, out))
+        return out
 
     # ------------------------------------------------------------------ per batch
 
@@ -902,15 +1147,14 @@ class ColumnRunner:
         c_row = ctx.c
         tcodes = c_row["time"]
         tsv = self.plist(d["time"], "ts", time_ts)
-        lasts = list(map(tsv.__getitem__, tcodes[rows[at_max]].tolist()))
-        if None in lasts:
-            lasts = [wm if t is None else t for t in lasts]
+        last_codes = tcodes[rows[at_max]]      # the time code of each segment's newest row
         is_join = joined[segg] & (segp == head[segg])
+        ev = _Evidence(self, ctx, rows, segp, segc)     # the refs and samples of every segment
         if is_join.any():   # joins into open findings (a group's first segment)
             js = np.flatnonzero(is_join)
-            ev = _Evidence(self, ctx, rows, segp[js], segc[js])
             jfs = m.obj[gids[segg[js]]].tolist()
-            for s, f, c, last in zip(range(len(jfs)), jfs, segc[js].tolist(), map(lasts.__getitem__, js.tolist())):
+            lasts = _take(tsv, last_codes[js], wm)
+            for s, f, c, last in zip(js.tolist(), jfs, segc[js].tolist(), lasts):
                 f.count += c
                 if last > f.last_ts:
                     f.last_ts = last
@@ -936,24 +1180,18 @@ class ColumnRunner:
         done[segg[new_s]] = True
         done &= has
         closed_now = eng._closed
-        for f in m.obj[gids[done]].tolist():
-            if not f.closed:
-                f.closed = True
-                closed_now.append(f)
+        _mark(m.obj[gids[done]].tolist(), Finding, "closed", False, True, closed_now)
         hpos = rows[segp[new_s]]
-        firsts = list(map(tsv.__getitem__, tcodes[hpos].tolist()))
-        if None in firsts:
-            firsts = [wm if t is None else t for t in firsts]
-        fcloses = list(map(add, firsts, repeat(dedup)))
+        first_codes = tcodes[hpos]
+        fcloses = _take(tsv, first_codes, wm, dedup)
         made = new_findings(
-            rule.id, rule.severity, rule.title,
-            list(map(d["bucket"].values.__getitem__, c_row["bucket"][hpos].tolist())),
-            list(map(self.plist(d["identity"], "requester", _ITEM0).__getitem__, c_row["identity"][hpos].tolist())),
-            list(map(d["ip"].values.__getitem__, c_row["ip"][hpos].tolist())),
-            rule.group, firsts, list(map(lasts.__getitem__, new_s.tolist())), fcloses,
-            segc[new_s].tolist(), _Evidence(self, ctx, rows, segp[new_s], segc[new_s]), list(range(len(new_s))))
+            rule.id, rule.severity, rule.title, _take(d["bucket"].values, c_row["bucket"][hpos]),
+            _take(self.plist(d["identity"], "requester", _ITEM0), c_row["identity"][hpos]),
+            _take(d["ip"].values, c_row["ip"][hpos]), rule.group, _take(tsv, first_codes, wm),
+            _take(tsv, last_codes[new_s], wm), fcloses, segc[new_s].tolist(),
+            ev, _take(_small_ints(nseg), new_s))
         eng._all.extend(made)
-        touched.update(dict.fromkeys(made))
+        touched.update(zip(made, repeat(None)))
         # a segment followed by another of its group: its finding is closed at once
         last_seg = np.append(segg[1:] != segg[:-1], True)[new_s]
         opened = tss[segp[new_s]]
@@ -963,15 +1201,12 @@ class ColumnRunner:
         if last_seg.all():
             still = made
         else:
-            ls = last_seg.tolist()
-            for f in compress(made, [not x for x in ls]):
-                f.closed = True
-                closed_now.append(f)
-            still = list(compress(made, ls))
+            _mark(_take(made, np.flatnonzero(~last_seg)), Finding, "closed", False, True, closed_now)
+            keep = keep[last_seg]
+            still = _take(made, keep)
             closes = closes[last_seg]
             opened = opened[last_seg]
             sg = sg[last_seg]
-            keep = keep[last_seg]
         # the groups' open findings now (a group's last segment)
         m.obj[sg] = np.fromiter(still, object, len(still))
         m.close[sg] = closes
@@ -979,8 +1214,8 @@ class ColumnRunner:
         m.seq[sg] = np.arange(self._made, self._made + len(still))
         self._made += len(still)
         m.n += len(still)
-        order = keep[np.argsort(closes, kind="stable")].tolist()
-        eng._schedule(list(map(made.__getitem__, order)), ordered=True, closes=list(map(fcloses.__getitem__, order)))
+        order = keep[np.argsort(closes, kind="stable")]
+        eng._schedule(_take(made, order), ordered=True, closes=_take(fcloses, order))
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         eng = self.engine
@@ -994,18 +1229,22 @@ class ColumnRunner:
         if fast is not None and len(fast):
             gids = ctx.group_gids(rule, fast)
             t = ctx.ts_eff[fast]
-            if len(store.newest) < len(self._gval):
-                store.newest = np.concatenate((store.newest, np.full(len(self._gval) - len(store.newest), -np.inf)))
+            store.grow(len(self._gval))
             np.maximum.at(store.newest, gids, t)
-            chunk = {"gid": gids, "seq": base + fast, "ts": t, "w": weight,
-                     "late": t < store.newest[gids] - span, "line": ctx.batch.log_line[fast],
-                     "bytes": ctx.batch.nums["bytes_sent"][fast]}
-            for name in STORE_TABLES:
-                chunk[name] = ctx.batch.codes[name][fast]
-            chunk["hasval"] = ctx.key_notnone()[chunk["key"]] if rule.distinct is not None else np.zeros(len(fast), bool)
+            codes = np.empty((len(fast), len(STORE_TABLES)), CODE_DTYPE)
+            for j, name in enumerate(STORE_TABLES):
+                codes[:, j] = ctx.batch.codes[name][fast]
+            ints = np.empty((len(fast), len(STORE_INTS)), np.int64)
+            ints[:, 0] = base + fast
+            ints[:, 1] = ctx.batch.log_line[fast]
+            ints[:, 2] = ctx.batch.nums["bytes_sent"][fast]
+            chunk = {"gid": gids, "ts": t, "w": weight, "late": t < store.newest[gids] - span, "codes": codes,
+                     "ints": ints}
+            chunk["hasval"] = ctx.key_notnone()[codes[:, KEY_COL]] if rule.distinct is not None \
+                else np.zeros(len(fast), bool)
             store.add(chunk, span, ctx.wm)
-            ug = _unique(gids)
             gval = self._gval
+            ug = _unique_ids(gids, len(gval))
             open_, windows = rule.open, rule.windows
             if not open_ and not windows:
                 exact = []
@@ -1025,6 +1264,9 @@ class ColumnRunner:
                 g = self._gid.get(key)
                 if g is not None and g < len(candidates):
                     candidates[g] = False
+            cand = np.flatnonzero(candidates)
+            if len(cand):   # (their stored entries in all must reach the threshold first)
+                candidates[cand[~store.may_reach(cand, rule.threshold, rule.distinct)]] = False
             if candidates.any():
                 since = np.full(len(gval), np.inf)
                 np.minimum.at(since, gids, t - span)
@@ -1039,16 +1281,15 @@ class ColumnRunner:
         taken = store.take(flag[:len(self._gval)]) if len(flag) > 1 else None
         items = [(base + r, ev, hit, key) for r, ev, hit, key in slow_items]
         if taken is not None:
-            order = np.argsort(taken["seq"], kind="stable")
-            taken = {k: v[order] for k, v in taken.items()}
+            taken = _rows_of(taken, np.argsort(_field(taken, "seq"), kind="stable"))
             rows = self.stored_rows(taken, ctx.batch.dicts)
             keys = [self._gval[g] for g in taken["gid"].tolist()]
             if FAST_KINDS.get(rule.id, True):
                 hits = [ONE] * len(rows)
             else:
                 kv = ctx.batch.dicts["key"].values
-                hits = [(w, kv[k], None, None) for w, k in zip(taken["w"].tolist(), taken["key"].tolist())]
-            stored = list(zip(taken["seq"].tolist(), rows, hits, keys))
+                hits = [(w, kv[k], None, None) for w, k in zip(taken["w"].tolist(), _field(taken, "key").tolist())]
+            stored = list(zip(_field(taken, "seq").tolist(), rows, hits, keys))
             items = _merge(stored, items) if items else stored
         if items:
             self.take_sliced(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
@@ -1101,7 +1342,7 @@ class ColumnRunner:
             cc = np.concatenate(([0], np.cumsum(hv, dtype=np.int64)))
             many = (cc[1:] - cc[left]) >= rule.distinct
             if many.any():
-                keys = sel["key"][order]
+                keys = _field(sel, "key")[order]
                 for gg in _unique(g[many]).tolist():
                     if gg in out:
                         continue
@@ -1111,8 +1352,8 @@ class ColumnRunner:
         return sorted(out)
 
     def stored_rows(self, taken: dict[str, np.ndarray], dicts: Dicts) -> list[Row]:
-        cols = {name: taken[name] for name in STORE_TABLES}
-        return _rows(dicts, cols, taken["bytes"], taken["line"], taken["ts"])
+        cols = {name: _field(taken, name) for name in STORE_TABLES}
+        return _rows(dicts, cols, _field(taken, "bytes"), _field(taken, "line"), taken["ts"])
 
     def prune(self) -> None:
         """Drop stored entries no window can use any more (at the engine's sweeps)."""
@@ -1131,17 +1372,16 @@ class ColumnRunner:
             data = store.all()
             if data is None:
                 continue
-            store.chunks, store.n = [], 0
+            store.clear()
             rule = eng._by_id[rule_id]
-            order = np.argsort(data["seq"], kind="stable")
-            data = {k: v[order] for k, v in data.items()}
+            data = _rows_of(data, np.argsort(_field(data, "seq"), kind="stable"))
             rows = self.stored_rows(data, self._dicts)
             keys = [self._gval[g] for g in data["gid"].tolist()]
             if FAST_KINDS.get(rule_id, True):
                 hits = [ONE] * len(rows)
             else:
                 kv = self._dicts["key"].values
-                hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), data["key"].tolist())]
+                hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), _field(data, "key").tolist())]
             eng._take(rule, list(zip(rows, hits, keys)), touched)
 
     def load_lazy(self) -> None:
@@ -1154,6 +1394,41 @@ class ColumnRunner:
     def clear(self) -> None:
         self._stores.clear()
         self._open.clear()
+
+
+def _v_access(request: tuple) -> bool:
+    return request[0] == "s3access"
+
+
+def _v_status(request: tuple) -> int:
+    """The HTTP status of a request code (-1: none, -2: not an int)."""
+    st = request[3]
+    return st if type(st) is int else (-1 if st is None else -2)
+
+
+def _v_errnone(request: tuple) -> bool:
+    return request[4] is None
+
+
+def _v_service(identity: tuple) -> bool:
+    return identity[4] == "service"
+
+
+def _v_anon(identity: tuple) -> bool:
+    return identity[0] is None
+
+
+def _v_awsint(client: tuple) -> bool:
+    ua = client[0]
+    return isinstance(ua, str) and ua.startswith("aws-internal")
+
+
+def _v_notls(client: tuple) -> bool:
+    return client[1] is None
+
+
+def _v_sigv2(client: tuple) -> bool:
+    return client[2] == "SigV2"
 
 
 def _lifecycle_op(request: tuple) -> bool:
@@ -1232,14 +1507,13 @@ class _Ctx:
         return self._get("cl:" + name, lambda: self.r.verdict(self.d["client"], name, fn, dtype)[self.c["client"]])
 
     def access(self):
-        return self.req_col("access", lambda v: v[0] == "s3access")
+        return self.req_col("access", _v_access)
 
     def status(self):
-        return self.req_col("status", lambda v: v[3] if type(v[3]) is int else (-1 if v[3] is None else -2),
-                            np.int64)
+        return self.req_col("status", _v_status, np.int64)
 
     def err_none(self):
-        return self.req_col("errnone", lambda v: v[4] is None)
+        return self.req_col("errnone", _v_errnone)
 
     def ok(self):
         def f():
@@ -1248,22 +1522,29 @@ class _Ctx:
         return self._get("ok", f)
 
     def service(self):
-        return self.idn_col("service", lambda v: v[4] == "service")
+        return self.idn_col("service", _v_service)
 
     def anon(self):
-        return self.idn_col("anon", lambda v: v[0] is None)
+        return self.idn_col("anon", _v_anon)
 
     def awsint(self):
-        return self.cli_col("awsint", lambda v: isinstance(v[0], str) and v[0].startswith("aws-internal"))
+        return self.cli_col("awsint", _v_awsint)
 
     def key_notnone(self):
         return self.r.verdict(self.d["key"], "notnone", lambda v: v is not None)
 
     def ops(self, rule: Rule):
+        """Per row: the rule's operations accept the row's operation (None: every operation)."""
         fn = rule.ops
         if fn is None:
             return None
+        return self._get(("ops", id(rule)).__repr__(), lambda: self.ops_codes(rule)[self.c["request"]])
 
+    def ops_codes(self, rule: Rule):
+        """Per request code: the rule's operations accept the operation (None: every operation)."""
+        fn = rule.ops
+        if fn is None:
+            return None
         classified = self.r._classified
 
         def verdict(v):
@@ -1272,7 +1553,7 @@ class _Ctx:
             if c is None:
                 c = classified[op] = _classify(op)
             return bool(fn(op or "", c[0], c[1]))
-        return self.req_col(("ops", id(rule), id(fn)).__repr__(), verdict)
+        return self.r.verdict(self.d["request"], ("ops", id(rule), id(fn)).__repr__(), verdict)
 
     def actor_gid(self):
         def f():
@@ -1358,86 +1639,132 @@ class _Ctx:
             return True
         return test
 
-    def rule_rows(self, rule: Rule):
-        """(fast hit rows, their weights, slow rows) of ``rule`` (row indexes, ascending)."""
-        n = self.batch.n
-        opsm = self.ops(rule)
-        base = np.ones(n, bool) if opsm is None else opsm
-        kind = rule.id if rule.source == "builtin" and rule.id in FAST_KINDS else None
-        if kind is not None and not self.fast_config_ok(rule):
-            kind = None
-        if kind is None:   # (the prefilter only when the operations select a row)
-            return None, None, np.flatnonzero(base & self.cheap_prefilter(rule, base)) if base.any() else NONE
-        st = self.status()
-        acc = self.access() & (st != -2)
-        p = rule.params
-        skip = p.get("skip_services", False)
-        weight = None
+    def fast_kind(self, rule: Rule) -> str | None:
+        """The FAST_KINDS entry whose code verdicts decide the rule's access-log rows (None: none)."""
+        if rule.source != "builtin" or rule.id not in FAST_KINDS or not self.fast_config_ok(rule):
+            return None
+        return rule.id
+
+    def levels(self, rule: Rule, kind: str | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The rule's conditions per dictionary code: (per table, the per-code verdicts whose AND at a
+        row's codes is a fast hit before the row-level checks of :meth:`rule_rows`; tables without a
+        condition left out), and per request code, whether a row is a slow one (operations accepted,
+        and not an access-log row the verdicts decide; None: every row)."""
+        rv = self.r.verdict
+        req, idn, cli = self.d["request"], self.d["identity"], self.d["client"]
+        base = self.ops_codes(rule)
+        if kind is None:
+            return {}, base
+        st = rv(req, "status", _v_status, np.int64)
+        acc = rv(req, "access", _v_access) & (st != -2)
+        errnone = rv(req, "errnone", _v_errnone)
+        ok = errnone & (st < 400) & (st != -2)
+        out: dict[str, np.ndarray] = {}
+        skip = rule.params.get("skip_services", False)
         if kind in ("s3.object_access_errors", "s3.enumeration"):
             a, b = (403, 405) if kind == "s3.object_access_errors" else (403, 404)
             m = (st == a) | (st == b)
             if skip:
-                m &= ~self.service()
+                out["identity"] = ~rv(idn, "service", _v_service)
             if skip or kind == "s3.object_access_errors":
-                m &= ~self.awsint()
-        elif kind == "s3.mass_download":
-            m = self.err_none() & ((st == -1) | ((st >= 200) & (st < 300)))
+                out["client"] = ~rv(cli, "awsint", _v_awsint)
+        elif kind in ("s3.mass_download", "s3.mass_delete"):
+            m = errnone & ((st == -1) | ((st >= 200) & (st < 300))) if kind == "s3.mass_download" else ok
             if skip:
-                m &= ~(self.service() | self.awsint())
+                out["identity"] = ~rv(idn, "service", _v_service)
+                out["client"] = ~rv(cli, "awsint", _v_awsint)
+        elif kind == "s3.anonymous_access":
+            m = errnone & (st >= 200) & (st < 400)
+            out["identity"] = rv(idn, "anon", _v_anon)
+            out["bucket"] = ~self.public_codes()
+        elif kind == "s3.insecure_transport":
+            m = acc
+            out["client"] = rv(cli, "notls", _v_notls)
+            out["xport"] = self.insecure_codes()
+        elif kind == "s3.sigv2_request":
+            m = acc
+            out["client"] = rv(cli, "sigv2", _v_sigv2)
+        elif kind == "s3.pentest_user_agent":
+            m = acc
+            out["client"] = self.pentest_codes(rule)
+        elif kind == "s3.log_tampering":
+            m = ok & ~rv(req, "s3op", _lifecycle_op)
+            out["identity"] = ~rv(idn, "service", _v_service)
+            out["client"] = ~rv(cli, "awsint", _v_awsint)
+        else:  # s3.sensitive_object_access (then keys), s3.bucket_deleted
+            m = ok
+        m = m & acc
+        out["request"] = m if base is None else m & base
+        return out, ~acc if base is None else base & ~acc
+
+    def rule_rows(self, rule: Rule):
+        """(fast hit rows, their weights, slow rows) of ``rule`` (row indexes, ascending): the rule's
+        bits in the batch's per-row bit masks (:meth:`bits`), then the row-level checks."""
+        fast_bit, slow_bit = self.r.plan(self)[rule]
+        kind = None if fast_bit is None else self.fast_kind(rule)
+        other = None
+        if slow_bit is not None:
+            sb, sany = self.bits("slow")
+            if sany & slow_bit:
+                other = (sb & slow_bit) != 0
+        else:
+            lv = self.levels(rule, kind)[1]
+            other = np.ones(self.batch.n, bool) if lv is None else lv[self.c["request"]]
+        if kind is None:   # (the prefilter only when the operations select a row)
+            return None, None, NONE if other is None or not other.any() else \
+                np.flatnonzero(other & self.cheap_prefilter(rule, other))
+        fb, fany = self.bits("fast")
+        fast_m = (fb & fast_bit) != 0 if fany & fast_bit else None
+        weight = None
+        if kind == "s3.mass_download":
             sent = self.batch.nums["bytes_sent"]
             odd = sent == -2
             if odd.any():  # a value the column cannot hold: the event decides
-                acc = acc & ~odd
+                base = self.ops(rule)
+                odd_rows = odd if base is None else odd & base
+                other = odd_rows if other is None else other | odd_rows
+                if fast_m is not None:
+                    fast_m &= ~odd
             w = np.maximum(sent, 0)
-            cap = p.get("object_cap") or 0
+            cap = rule.params.get("object_cap") or 0
             weight = np.minimum(w, cap) if cap else w
-        elif kind == "s3.mass_delete":
-            m = self.ok()
-            if skip:
-                m &= ~(self.service() | self.awsint())
-        elif kind == "s3.anonymous_access":
-            m = self.anon() & self.err_none() & (st >= 200) & (st < 400) & ~self.public()
-        elif kind == "s3.insecure_transport":
-            m = self.cli_col("notls", lambda v: v[1] is None) & self.insecure_xport()
-        elif kind == "s3.sigv2_request":
-            m = self.cli_col("sigv2", lambda v: v[2] == "SigV2")
-        elif kind == "s3.pentest_user_agent":
-            test = rule.ua_test
-
-            def pentest(v):
-                ua = v[0]
-                if ua is None:
-                    return False
-                if isinstance(ua, str) and ua.isascii():   # (re.I over ASCII: ASCII case folding)
-                    low = ua.lower()
-                    if not any(lit in low for lit in B.PENTEST_LITERALS):
-                        return False
-                return bool(test(ua))
-            m = self.cli_col(("pentest", id(test)).__repr__(), pentest)
-        elif kind == "s3.sensitive_object_access":
-            m = self.ok()
-            m = m & self.cheap_prefilter(rule, base & acc & m)
-            cand = np.flatnonzero(base & acc & m)
+        elif fast_m is not None and kind == "s3.sensitive_object_access":
+            fast_m &= self.cheap_prefilter(rule, fast_m)
+            cand = np.flatnonzero(fast_m)
             if len(cand):
-                kc = self.c["key"][cand]
-                exact = self.r.verdict_some(self.d["key"], "sensitive", kc,
-                                            lambda v: v is not None and self.r._sensitive(v))
-                m = m.copy()
-                m[cand[~exact]] = False
-        elif kind == "s3.log_tampering":
-            m = self.ok() & ~(self.service() | self.awsint()) & ~self.req_col("s3op", _lifecycle_op)
-            m &= self.log_key(base & acc & m)
-        else:  # s3.bucket_deleted
-            m = self.ok()
-        fast_m = base & acc & m
-        fast = np.flatnonzero(fast_m)
-        other = base & ~acc
-        slow = np.flatnonzero(other & self.cheap_prefilter(rule, other)) if other.any() else NONE
+                exact = self.r.verdict_codes(self.d["key"], "sensitive", self.sensitive_key, self.c["key"][cand])
+                fast_m[cand[exact[self.c["key"][cand]] != 1]] = False
+        elif fast_m is not None and kind == "s3.log_tampering":
+            fast_m &= self.log_key(fast_m)
+        fast = NONE if fast_m is None else np.flatnonzero(fast_m)
+        slow = NONE if other is None else np.flatnonzero(other & self.cheap_prefilter(rule, other))
         if weight is None:
             weight = np.ones(len(fast), dtype=np.int64)
         else:
             weight = weight[fast]
         return fast, weight, slow
+
+    def sensitive_key(self, v) -> bool:
+        return v is not None and self.r._sensitive(v)
+
+    def bits(self, which: str) -> tuple[np.ndarray, Any]:
+        """Per row, the rules' ``which`` bits (``fast``: every table's bit table at the row's code
+        ANDed; ``slow``: the request table's), and the OR of all rows (the bits set anywhere)."""
+        def f():
+            out = None
+            for table in BIT_TABLES if which == "fast" else ("request",):
+                arr = self.r.bit_table(self, table, which)
+                if arr is None:
+                    continue
+                g = arr[self.c[table]]
+                if out is None:
+                    out = g
+                else:
+                    out &= g
+            if out is None:
+                out = np.zeros(self.batch.n, self.r.bit_dtype(self, which))
+            return out, np.bitwise_or.reduce(out) if len(out) else out.dtype.type(0)
+        return self._get("bits:" + which, f)
 
     def fast_config_ok(self, rule: Rule) -> bool:
         """The code verdicts model the built-in match functions as configured (else: slow rows)."""
@@ -1478,9 +1805,9 @@ class _Ctx:
         if gate == "anon":
             return self.anon()
         if gate == "sigv2":
-            return self.cli_col("sigv2", lambda v: v[2] == "SigV2")
+            return self.cli_col("sigv2", _v_sigv2)
         if gate == "notls":
-            return self.cli_col("notls", lambda v: v[1] is None)
+            return self.cli_col("notls", _v_notls)
         if gate == "ua":
             test = rule.ua_test
             return self.cli_col(("ua", id(test)).__repr__(), lambda v: v[0] is not None and bool(test(v[0])))
@@ -1506,17 +1833,30 @@ class _Ctx:
         get = cache.get
         return np.array([i for i, v in enumerate(values) if get(v) or v in hits], dtype=np.int64)
 
-    def public(self):
+    def public_codes(self):
         r = self.r
 
         def is_public(b):
             return b in r._public or any(fnmatch.fnmatchcase(b or "", g) for g in r._public_globs)
-        return self._get("public", lambda: r.verdict(self.d["bucket"], "public", is_public)[self.c["bucket"]])
+        return r.verdict(self.d["bucket"], "public", is_public)
 
-    def insecure_xport(self):
-        return self._get("xport", lambda: self.r.verdict(
-            self.d["xport"], "insecure",
-            lambda v: v[0] is None and v[1] is not None and "s3-website" not in v[1])[self.c["xport"]])
+    def insecure_codes(self):
+        return self.r.verdict(self.d["xport"], "insecure",
+                              lambda v: v[0] is None and v[1] is not None and "s3-website" not in v[1])
+
+    def pentest_codes(self, rule: Rule):
+        test = rule.ua_test
+
+        def pentest(v):
+            ua = v[0]
+            if ua is None:
+                return False
+            if isinstance(ua, str) and ua.isascii():   # (re.I over ASCII: ASCII case folding)
+                low = ua.lower()
+                if not any(lit in low for lit in B.PENTEST_LITERALS):
+                    return False
+            return bool(test(ua))
+        return self.r.verdict(self.d["client"], ("pentest", id(test)).__repr__(), pentest)
 
     def log_key(self, need: np.ndarray) -> np.ndarray:
         """Rows of ``need`` whose key is a log object of their bucket (``is_log_key`` of
