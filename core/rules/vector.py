@@ -300,8 +300,8 @@ class _Evidence:
 
     def __init__(self, runner: "ColumnRunner", ctx: "_Ctx", rows: np.ndarray, segp: np.ndarray, segc: np.ndarray):
         take = np.minimum(segc, MAX_REFS)
-        self.count = segc
-        self.start = np.concatenate(([0], np.cumsum(take)[:-1]))
+        self.count = segc.astype(np.int32)   # (kept until read: the narrowest that holds them)
+        self.start = np.concatenate(([0], np.cumsum(take)[:-1])).astype(np.int32)
         if len(take) and (take == 1).all():
             pos = segp
         else:
@@ -309,7 +309,8 @@ class _Evidence:
         sel = rows[pos]
         c = ctx.c
         self.obj, self.time, self.req, self.key = (c["object"][sel], c["time"][sel], c["request"][sel], c["key"][sel])
-        self.line = ctx.batch.log_line[sel]
+        line = ctx.batch.log_line[sel]
+        self.line = line.astype(np.int32) if not len(line) or line.max() < 1 << 31 else line
         d = ctx.d
         self.lists = (d["object"].values, TimeTexts(d["time"]),
                       runner.plist(d["request"], "sample_action", _sample_action), d["key"].values,
@@ -1183,7 +1184,9 @@ class ColumnRunner:
         _mark(m.obj[gids[done]].tolist(), Finding, "closed", False, True, closed_now)
         hpos = rows[segp[new_s]]
         first_codes = tcodes[hpos]
-        fcloses = _take(tsv, first_codes, wm, dedup)
+        # close times: one int object per distinct first second (many findings of a call share one)
+        ufirst, inv = np.unique(first_codes, return_inverse=True)
+        fcloses = _take(_take(tsv, ufirst, wm, dedup), inv)
         made = new_findings(
             rule.id, rule.severity, rule.title, _take(d["bucket"].values, c_row["bucket"][hpos]),
             _take(self.plist(d["identity"], "requester", _ITEM0), c_row["identity"][hpos]),
