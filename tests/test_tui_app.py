@@ -419,3 +419,25 @@ async def test_cycle_collection_waits_for_the_frame_that_answers_a_key(logdir):
         await pilot.pause()
         assert gc.isenabled()
     assert gc.isenabled() and gc.get_threshold() == before  # as it was once the app is gone
+
+
+async def test_a_follow_gives_freed_memory_back_once_it_caught_up(logdir, monkeypatch):
+    """Following (the default), the app keeps reading: once a round brings no new rows after rows
+    arrived, what parsing and the rules freed goes back to the system, once, not each idle round."""
+    import s3tail.tui.app as app_mod
+
+    calls: list[int] = []
+    monkeypatch.setattr(app_mod, "TRIM_ROWS", 10 ** 9)     # no periodic trim: only the quiet one
+    monkeypatch.setattr(app_mod, "release_free_memory", lambda: calls.append(1) or True)
+    n = len((logdir / "access.log").read_text().splitlines()) - 1   # one line is broken
+    app = make_app(str(logdir))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(app.store) == n and calls, what="the log read, then a trim")
+        assert len(calls) == 1
+        more = DemoTraffic(seed=4).lines(50, EPOCH + 3600)
+        with open(logdir / "access.log", "a") as fh:   # more rows: after them, one more trim
+            fh.write("\n".join(more) + "\n")
+        await wait_until(pilot, lambda: len(app.store) == n + len(more) and len(calls) == 2,
+                         what="the new rows, then a trim")
+        await pilot.pause(0.6)   # idle rounds (every 0.25 s) give nothing more back
+        assert len(calls) == 2

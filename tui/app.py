@@ -349,6 +349,7 @@ class S3tailApp(App[int]):
         last = time.monotonic()
         recent: deque[tuple[float, int]] = deque()
         trim_rows, last_trim = 0, time.monotonic()
+        busy = False      # rows arrived since the last quiet round (its garbage not given back yet)
         while not self._stop.is_set():
             finished, error = False, None
             try:
@@ -414,12 +415,15 @@ class S3tailApp(App[int]):
             rate = sum(n for _, n in recent) / max(now - recent[0][0], FLUSH_SECONDS)
             self.post_message(IngestBatch(appended, stats, malformed, skipped, findings, dict(self.states),
                                           rate, error=error, done=finished, findings_rows=rows))
+            quiet = not n_events and busy   # a follow caught up: nothing new since the last round with rows
+            busy = busy or n_events > 0
             trim_rows += n_events
-            if finished or (trim_rows >= TRIM_ROWS and now - last_trim >= TRIM_SECONDS):
+            if finished or quiet or (trim_rows >= TRIM_ROWS and now - last_trim >= TRIM_SECONDS):
                 # what parsing and the rules freed goes back to the system (resident memory is what
                 # a jump host's operator sees), not kept mapped for the next burst
                 release_free_memory()
                 trim_rows, last_trim = 0, now
+                busy = not quiet and n_events > 0
             items, pending, last = [], 0, now
             if finished:
                 return
