@@ -159,6 +159,14 @@ def time_ts(value: Any) -> Any:
     return value if type(value) is int else value[0]
 
 
+def time_ts_list(values: Sequence[Any]) -> list:
+    """``list(map(time_ts, values))``: the values themselves when all are plain ints (the usual case:
+    one type check each, no call per value)."""
+    if set(map(type, values)) <= {int}:
+        return list(values)
+    return list(map(time_ts, values))
+
+
 def time_text(value: Any) -> Any:
     """The event's ``time`` of a ``time`` table value."""
     return format_ts(value) if type(value) is int else value[1]

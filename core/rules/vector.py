@@ -86,7 +86,8 @@ from typing import Any
 import numpy as np
 
 from ..access_log import speedups
-from ..columns import CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts
+from ..columns import (CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts,
+                       time_ts_list)
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
 from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_findings
@@ -581,6 +582,51 @@ def _unique_ids(a: np.ndarray, size: int) -> np.ndarray:
     return np.flatnonzero(seen)
 
 
+def _stable_order(a: np.ndarray) -> np.ndarray:
+    """``np.argsort(a, kind="stable")``, by 16-bit radix sorts when the values allow it: ints within
+    65,536 of each other (one pass) or non-negative ints whose low 32 bits and high bits each span
+    less than that (two passes: low, then high), floats that are whole numbers within 65,536 of each
+    other (one pass); else numpy's stable sort of the values themselves."""
+    if len(a) < 256:
+        return np.argsort(a, kind="stable")
+    if a.dtype.kind == "f":
+        lo, hi = a.min(), a.max()            # (NaN or inf: hi - lo is not below 65536)
+        if hi - lo < 65536 and (a == np.floor(a)).all():
+            return np.argsort((a - lo).astype(np.uint16), kind="stable")
+        return np.argsort(a, kind="stable")
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo < 65536:
+        return np.argsort((a - lo).astype(np.uint16), kind="stable")
+    if lo >= 0 and a.dtype.kind in "iu" and a.dtype.itemsize == 8:
+        low = a & LOW
+        if int(low.max()) < 65536:
+            top = a >> 32
+            t0 = int(top.min())
+            if int(top.max()) - t0 < 65536:
+                o = np.argsort(low.astype(np.uint16), kind="stable")
+                return o[np.argsort((top - t0).astype(np.uint16)[o], kind="stable")]
+    return np.argsort(a, kind="stable")
+
+
+def _distinct(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, inv)``: the distinct values ``u`` of int array ``a`` (each once, in no set order) and
+    ``u[inv] == a``; without a sort when the values span little more than ``len(a)`` (one slot per
+    value in a scratch array), else ``np.unique``."""
+    n = len(a)
+    if n:
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo < 4 * n + 1024:
+            b = a - lo
+            at = np.arange(n)
+            slot = np.empty(hi - lo + 1, np.intp)
+            slot[b] = at                     # (of repeated values: one of their positions)
+            rep = slot[b]                    # the same position for every row of a value
+            first = rep == at
+            return a[first], (np.cumsum(first) - 1)[rep]
+    u, inv = np.unique(a, return_inverse=True)
+    return u, inv.reshape(-1)
+
+
 def _line(x: int):
     return None if x == -1 else x
 
@@ -697,9 +743,10 @@ class ColumnRunner:
                     ids[j] = pairs[p] = gid((bval[(p >> 32) - 1], gval[p & LOW]))
         return ids
 
-    def plist(self, table: Table, name: Any, fn) -> list:
+    def plist(self, table: Table, name: Any, fn, bulk=None) -> list:
         """``lst[code] = fn(value)`` for every code of ``table``, a Python list (values handed to
-        findings and samples as they are), extended as the table grows."""
+        findings and samples as they are), extended as the table grows (by ``bulk(new values)`` when
+        given: the same list as ``map(fn, ...)``, made faster)."""
         key = (id(table), name)
         ent = self._lists.get(key)
         if ent is None or ent[0] is not table:
@@ -707,7 +754,7 @@ class ColumnRunner:
         lst = ent[1]
         vals = table.values
         if len(lst) < len(vals):
-            lst.extend(map(fn, vals[len(lst):]))
+            lst.extend(map(fn, vals[len(lst):]) if bulk is None else bulk(vals[len(lst):]))
         return lst
 
     def pack_key(self, key) -> int | None:
@@ -993,7 +1040,7 @@ class ColumnRunner:
         eng = self.engine
         n = len(fast)
         codes = ctx.group_codes(rule, fast)
-        order = np.argsort(codes, kind="stable")
+        order = _stable_order(codes)
         gs = codes[order]
         rows = fast[order]                       # grouped, row order within a group
         tss = ctx.ts_eff[rows]
@@ -1147,7 +1194,7 @@ class ColumnRunner:
         at_max = np.minimum.reduceat(np.where(tss == np.repeat(smax, blen), np.arange(n), n), bounds)[at]
         c_row = ctx.c
         tcodes = c_row["time"]
-        tsv = self.plist(d["time"], "ts", time_ts)
+        tsv = self.plist(d["time"], "ts", time_ts, time_ts_list)
         last_codes = tcodes[rows[at_max]]      # the time code of each segment's newest row
         is_join = joined[segg] & (segp == head[segg])
         ev = _Evidence(self, ctx, rows, segp, segc)     # the refs and samples of every segment
@@ -1185,7 +1232,7 @@ class ColumnRunner:
         hpos = rows[segp[new_s]]
         first_codes = tcodes[hpos]
         # close times: one int object per distinct first second (many findings of a call share one)
-        ufirst, inv = np.unique(first_codes, return_inverse=True)
+        ufirst, inv = _distinct(first_codes)
         fcloses = _take(_take(tsv, ufirst, wm, dedup), inv)
         made = new_findings(
             rule.id, rule.severity, rule.title, _take(d["bucket"].values, c_row["bucket"][hpos]),
@@ -1217,7 +1264,7 @@ class ColumnRunner:
         m.seq[sg] = np.arange(self._made, self._made + len(still))
         self._made += len(still)
         m.n += len(still)
-        order = keep[np.argsort(closes, kind="stable")]
+        order = keep[_stable_order(closes)]
         eng._schedule(_take(made, order), ordered=True, closes=_take(fcloses, order))
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
@@ -1320,7 +1367,7 @@ class ColumnRunner:
         if sel is None:
             return []
         g, t, w = sel["gid"], sel["ts"], sel["w"]
-        order = np.argsort(g, kind="stable")     # (entries arrive mostly in time order)
+        order = _stable_order(g)     # (entries arrive mostly in time order)
         tg = t[order]
         gg = g[order]
         if (tg[1:] < tg[:-1]).any() and ((tg[1:] < tg[:-1]) & (gg[1:] == gg[:-1])).any():
@@ -1456,27 +1503,28 @@ def _rows(dicts: Dicts, codes: dict[str, np.ndarray], sent: np.ndarray, line: np
           ts: np.ndarray | None) -> list[Row]:
     """Light rows from codes; ``ts``: the event times to use (stored entries: the time the engine
     used when the entry arrived), else each row's own (None where it has none)."""
-    req = dicts["request"].values
-    idn = dicts["identity"].values
-    cli = dicts["client"].values
-    tim = dicts["time"].values
-    rq = [req[c] for c in codes["request"].tolist()]
-    iv = [idn[c] for c in codes["identity"].tolist()]
-    tv = [tim[c] for c in codes["time"].tolist()]
-    n = len(rq)
+    tv = _take(dicts["time"].values, codes["time"])
+    n = len(tv)
+    if not n:
+        return []
+    rq = list(zip(*_take(dicts["request"].values, codes["request"])))    # per field, the rows' values
+    iv = list(zip(*_take(dicts["identity"].values, codes["identity"])))
     none = [None] * n
     return list(map(Row._make, zip(
-        [r[0] for r in rq], _lookup(dicts, codes, "bucket"), _lookup(dicts, codes, "key"),
-        [r[1] for r in rq], [r[2] for r in rq], [v[0] for v in iv], _lookup(dicts, codes, "ip"),
-        [r[3] for r in rq], [r[4] for r in rq], [None if b == -1 else b for b in sent.tolist()],
-        [cli[c][0] for c in codes["client"].tolist()], [v[4] for v in iv], _lookup(dicts, codes, "object"),
-        [None if x == -1 else x for x in line.tolist()], list(map(time_text, tv)),
-        list(map(time_ts, tv)) if ts is None else ts.tolist(), none, none)))
+        rq[0], _lookup(dicts, codes, "bucket"), _lookup(dicts, codes, "key"), rq[1], rq[2], iv[0],
+        _lookup(dicts, codes, "ip"), rq[3], rq[4], _none_at(sent.tolist(), -1),
+        map(_ITEM0, _take(dicts["client"].values, codes["client"])), iv[4], _lookup(dicts, codes, "object"),
+        _none_at(line.tolist(), -1), map(time_text, tv), time_ts_list(tv) if ts is None else ts.tolist(), none,
+        none)))
+
+
+def _none_at(values: list, missing) -> list:
+    """``values`` with ``missing`` replaced by None."""
+    return [None if x == missing else x for x in values] if missing in values else values
 
 
 def _lookup(dicts: Dicts, codes: dict[str, np.ndarray], table: str) -> list:
-    vals = dicts[table].values
-    return [vals[c] for c in codes[table].tolist()]
+    return _take(dicts[table].values, codes[table])
 
 
 class _Ctx:
