@@ -386,7 +386,7 @@ class _Parts:
 
 class _CodeIds:
     """Dense ids (0, 1, ...) of int64 group codes (:meth:`_Ctx.group_codes` of pairs), in numpy: an
-    open-addressing hash table (linear probing, at most a quarter full) looked up and filled a whole
+    open-addressing hash table (linear probing, at most half full) looked up and filled a whole
     array of codes at a time; ``codes[id]`` is the code of each id."""
 
     __slots__ = ("keys", "vals", "codes", "n")
@@ -454,9 +454,9 @@ class _CodeIds:
         for codes not seen before."""
         if _HASH_IDS is not None:   # the C loop over the same table
             k = len(codes)
-            if (self.n + k) * 4 > len(self.keys):
+            if (self.n + k) * 2 > len(self.keys):     # load at most 1/2
                 size = len(self.keys)
-                while (self.n + k) * 4 > size:
+                while (self.n + k) * 2 > size:
                     size *= 2
                 self.keys = np.full(size, -1, np.int64)
                 self.vals = np.zeros(size, np.int64)
@@ -474,9 +474,9 @@ class _CodeIds:
         new = np.flatnonzero(out < 0)
         if len(new):
             k = len(new)
-            if (self.n + k) * 4 > len(self.keys):
+            if (self.n + k) * 2 > len(self.keys):     # load at most 1/2
                 size = len(self.keys)
-                while (self.n + k) * 4 > size:
+                while (self.n + k) * 2 > size:
                     size *= 2
                 old = self.codes
                 self.keys = np.full(size, -1, np.int64)
@@ -504,7 +504,7 @@ class _Open:
         self.close = np.zeros(0)
         self.first = np.zeros(0)
         self.obj = np.zeros(0, dtype=object)
-        self.seq = np.zeros(0, dtype=np.int64)
+        self.seq = np.zeros(0, dtype=np.int32)   # (two billion findings made would wrap it)
         self.n = 0          # entries set since the last release (an upper bound of live ones)
 
     def grow(self, size: int) -> None:
@@ -514,7 +514,7 @@ class _Open:
             self.close = np.concatenate((self.close, np.full(more, np.nan)))
             self.first = np.concatenate((self.first, np.full(more, np.nan)))
             self.obj = np.concatenate((self.obj, np.full(more, None, dtype=object)))
-            self.seq = np.concatenate((self.seq, np.zeros(more, np.int64)))
+            self.seq = np.concatenate((self.seq, np.zeros(more, np.int32)))
 
 
 def _field(chunk: dict[str, np.ndarray], name: str) -> np.ndarray:
