@@ -292,6 +292,14 @@ class _Store:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _narrowest(codes: np.ndarray) -> np.ndarray:
+    """Non-negative codes as uint8/uint16 when they fit (else as they are)."""
+    if not len(codes):
+        return codes
+    top = int(codes.max())
+    return codes.astype(np.uint8 if top < 256 else np.uint16) if top < 65536 and int(codes.min()) >= 0 else codes
+
+
 class _Evidence:
     """The refs and samples of segments of one batch's rows (:meth:`ColumnRunner.take_segments`):
     the codes and line numbers of each segment's first rows (up to MAX_REFS), built into tuples on
@@ -309,7 +317,9 @@ class _Evidence:
             pos = np.repeat(segp - self.start, take) + np.arange(int(take.sum()))
         sel = rows[pos]
         c = ctx.c
-        self.obj, self.time, self.req, self.key = (c["object"][sel], c["time"][sel], c["request"][sel], c["key"][sel])
+        # codes in the narrowest dtype that holds them: kept until the findings are read, if ever
+        self.obj, self.time, self.req, self.key = (_narrowest(c["object"][sel]), _narrowest(c["time"][sel]),
+                                                   _narrowest(c["request"][sel]), _narrowest(c["key"][sel]))
         line = ctx.batch.log_line[sel]
         self.line = line.astype(np.int32) if not len(line) or line.max() < 1 << 31 else line
         d = ctx.d
