@@ -46,8 +46,9 @@ stored) and filters read the arrays as contiguous slices; after late rows the or
 and filters compute the mask over all rows and gather it once through it. Evicted rows are dropped physically in batches (:data:`COMPACT_MIN`), rewriting the live
 rows in time order, which also restores the contiguous case.
 
-Memory: about 36 bytes per row (40 with late rows, 4 more with float times) plus the dictionaries (:meth:`EventStore.memory`); ``max_rows``
-(default :func:`default_max_rows`) evicts the oldest rows (by time) and keeps the facet counters right.
+Memory: about 33 bytes per row (37 with late rows, 4 more with float times) plus the dictionaries
+(:meth:`EventStore.memory`); ``max_rows`` (default :func:`default_max_rows`) evicts the oldest rows (by
+time) and keeps the facet counters right.
 """
 from __future__ import annotations
 
