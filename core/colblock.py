@@ -28,7 +28,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import access_log
-from .columns import CODE_DTYPE, NUMBERS, TABLES, TS_CANONICAL, ColumnBatch, Dicts, EventBatch, Table, time_ts
+from .columns import (CODE_DTYPE, NUMBERS, TABLES, TS_CANONICAL, ColumnBatch, Dicts, EventBatch, Table,
+                      time_ts_list)
 from .event import Event
 from .ingest import malformed_of, parse_access_bytes
 
@@ -144,7 +145,7 @@ def _ts_ahead(table: Table) -> None:
     if have >= len(table.values):
         return
     try:
-        secs = list(map(time_ts, table.values[have:]))
+        secs = time_ts_list(table.values[have:])
         if set(map(type, secs)) != {int}:
             return
         new = np.fromiter(secs, np.float64, len(secs))
@@ -188,7 +189,7 @@ def from_block(data: bytes, log_object: str, first_line: int, first_offset: int,
             st.unknown += missing
         new = news[k]
         if direct:
-            if name == "time":   # not indexed (see columns.TimeTable): a code per raw stamp
+            if name == "time":   # a code per second, found by the scan; not indexed here (columns.TimeTable)
                 new = _compact_times(new)
                 start = len(table.values)
                 table.values.extend(new)

@@ -130,9 +130,9 @@ class TimeTable(Table):
     ``(ts, time)`` tuple. A day of logs has up to 86,400 distinct seconds: an int each instead of a
     tuple, an int and a string. Read values with :func:`time_ts` and :func:`time_text`.
 
-    The C scan (``colblock.from_block``) adds its values without indexing them (the index of 100,000
-    seconds would cost 5 MB): a code per distinct raw stamp, so two stamps of the same second in other
-    offsets, or a value also added by the event path, may hold two codes. Nothing compares time codes:
+    The C scan (``colblock.from_block``) finds its codes by epoch second in its own map and adds its
+    values without indexing them here (the index of 100,000 seconds would cost 5 MB), so a value the
+    event path also adds (lines left to Python) may hold two codes. Nothing compares time codes:
     consumers read a code's ``ts`` and ``time``."""
 
     __slots__ = ()
