@@ -342,7 +342,7 @@ class EventStore:
         self._ts = np.zeros(capacity, dtype=np.uint32)
         self._ints = {name: np.zeros(capacity, dtype=INT_DTYPES[name]) for name in INT_COLUMNS}
         self._line = np.zeros(capacity, dtype=np.uint32)   # line numbers kept: [0, 2**32), else 0
-        self._off = np.zeros(capacity, dtype=np.uint32)    # widened when an offset needs it (_fit)
+        self._off = np.zeros(capacity, dtype=np.uint32)    # widened when an offset needs it (_offsets)
         self._flags = np.zeros(capacity, dtype=np.uint8)
         # physical row ids in time order, [o0:o1] live; while _p0 >= 0 it is implied (row o0 + i is
         # physical row _p0 + i) and not allocated: see _materialize_order
@@ -407,21 +407,14 @@ class EventStore:
                 self._ts = self._ts.astype(np.float64)
         self._ts[a:b] = ts
 
-    def _fit(self, owner: Any, attr: str, values: Any) -> np.ndarray:
-        """The array ``attr`` of ``owner`` (``self`` or a dict of arrays), first widened to int64 when
-        ``values`` (about to be written into it) fall outside its dtype (offsets: a file past 4 GiB, a
-        spill segment past the first)."""
-        arr = owner[attr] if isinstance(owner, dict) else getattr(owner, attr)
-        if arr.dtype != np.int64 and len(values):
+    def _offsets(self, values: Any) -> np.ndarray:
+        """The offsets column, first widened to int64 when ``values`` (about to be written into it)
+        do not fit uint32 (a file past 4 GiB, a spill segment past the first)."""
+        if self._off.dtype != np.int64 and len(values):
             v = np.asarray(values)
-            info = np.iinfo(arr.dtype)
-            if v.dtype.kind not in "iu" or int(v.min()) < info.min or int(v.max()) > info.max:
-                arr = arr.astype(np.int64)
-                if isinstance(owner, dict):
-                    owner[attr] = arr
-                else:
-                    setattr(owner, attr, arr)
-        return arr
+            if v.dtype.kind not in "iu" or int(v.min()) < 0 or int(v.max()) >= 1 << 32:
+                self._off = self._off.astype(np.int64)
+        return self._off
 
     def _reserve(self, extra: int) -> None:
         need = self._n + extra
@@ -524,12 +517,12 @@ class EventStore:
             offsets = batch.offset
             on_disk = plain[lo_codes] & (offsets >= 0)
             offsets = np.where(offsets >= 0, offsets, 0)
-            self._fit(self, "_off", offsets)[a:b] = offsets
+            self._offsets(offsets)[a:b] = offsets
             if not on_disk.all():
                 spill = np.flatnonzero(~on_disk)
                 flags[spill] |= K_SPILL_LINE
                 where = self._spill.write(batch.spill_payloads(spill))
-                self._fit(self, "_off", where)[a + spill] = where
+                self._offsets(where)[a + spill] = where
         else:  # events of any kind: decided per event
             evs = batch.events()
             placed = flags.tolist()
@@ -633,10 +626,10 @@ class EventStore:
             spill_idx.append(i)
         if len(spill_idx) < len(offsets):
             offs = [v if type(v) is int and 0 <= v < 1 << 63 else 0 for v in offsets]
-            self._fit(self, "_off", offs)[a:a + len(evs)] = offs
+            self._offsets(offs)[a:a + len(evs)] = offs
         if payloads:
             where = self._spill.write(payloads)
-            self._fit(self, "_off", where)[a + np.asarray(spill_idx, dtype=np.int64)] = where
+            self._offsets(where)[a + np.asarray(spill_idx, dtype=np.int64)] = where
 
     def _plain_file(self, code: int, path: str) -> bool:
         if code not in self._objects:

@@ -306,7 +306,7 @@ def test_numbers_past_32_bits_read_back_exactly():
     assert [c.row_cells(p)[6] for p in range(len(c))] == [0, 1, 2, 3, 4, 5_000_000_000, -5]
     # offsets (plain-file byte offsets, spill segment + offset) past 2**32 are kept whole
     off = 3 << 32
-    s._fit(s, "_off", [off])[0] = off
+    s._offsets([off])[0] = off
     assert s._off.dtype == np.int64 and int(s._off[0]) == off
 
 
