@@ -2738,9 +2738,15 @@ done:
 /*
  * new_objects(cls, n, names, columns, consts): n new instances of cls (made as object.__new__(cls),
  * no __init__) whose __slots__ attributes are filled directly: names[i] from columns[i][k] (a list of
- * length n) for object k, then the remaining names from consts (one value for every object). Every
- * name must be a plain object slot (a member descriptor) of cls. The rule engine's column path makes
- * its findings in bulk with it (s3tail.core.rules.model.new_findings).
+ * length n) for object k, then the remaining names from consts (one value for every object). A column
+ * may also be a tuple (values, idx) or (values, idx, default): values[idx[k]] for object k (values: a
+ * list; idx: a 1-d int32 or int64 buffer of n indexes; a None value replaced by default when given), as
+ * take() would gather it, without the list. Every name must be a plain object slot (a member descriptor)
+ * of cls. The rule engine's column path makes its findings in bulk with it
+ * (s3tail.core.rules.model.new_findings). untrack (default false): the objects are left out of the
+ * cyclic garbage collector (PyObject_GC_UnTrack, as CPython does for tuples of atoms), for objects no
+ * reference cycle can ever pass through: a collection then does not walk them (a hundred thousand
+ * findings cost a young collection tens of milliseconds).
  */
 static PyObject *
 sp_new_objects(PyObject *self, PyObject *args)
@@ -2748,8 +2754,9 @@ sp_new_objects(PyObject *self, PyObject *args)
     PyTypeObject *cls;
     Py_ssize_t n;
     PyObject *names, *columns, *consts;
-    if (!PyArg_ParseTuple(args, "O!nO!O!O!", &PyType_Type, &cls, &n, &PyTuple_Type, &names,
-                          &PyTuple_Type, &columns, &PyTuple_Type, &consts))
+    int untrack = 0;
+    if (!PyArg_ParseTuple(args, "O!nO!O!O!|p", &PyType_Type, &cls, &n, &PyTuple_Type, &names,
+                          &PyTuple_Type, &columns, &PyTuple_Type, &consts, &untrack))
         return NULL;
     Py_ssize_t nn = PyTuple_GET_SIZE(names), nc = PyTuple_GET_SIZE(columns);
     if (n < 0 || nc + PyTuple_GET_SIZE(consts) != nn || nn > 64) {
@@ -2766,32 +2773,495 @@ sp_new_objects(PyObject *self, PyObject *args)
         if (offsets[i] < 0)
             return NULL;
     }
+    /* per column: a list of n values (vals[i] NULL), or values gathered by an index buffer */
+    PyObject *vals[64], *dflt[64];
+    IndexBuf bufs[64];
+    int opened[64] = {0};
+    PyObject *out = NULL;
     for (Py_ssize_t i = 0; i < nc; i++) {
         PyObject *c = PyTuple_GET_ITEM(columns, i);
-        if (!PyList_CheckExact(c) || PyList_GET_SIZE(c) != n) {
-            PyErr_SetString(PyExc_ValueError, "new_objects: each column must be a list of n values");
-            return NULL;
+        vals[i] = dflt[i] = NULL;
+        if (PyList_CheckExact(c) && PyList_GET_SIZE(c) == n)
+            continue;
+        Py_ssize_t len = PyTuple_Check(c) ? PyTuple_GET_SIZE(c) : 0;
+        if ((len != 2 && len != 3) || !PyList_Check(PyTuple_GET_ITEM(c, 0))) {
+            PyErr_SetString(PyExc_ValueError, "new_objects: each column must be a list of n values or "
+                                              "(values, idx[, default])");
+            goto done;
         }
+        if (index_open(PyTuple_GET_ITEM(c, 1), &bufs[i]) < 0)
+            goto done;
+        opened[i] = 1;
+        if (bufs[i].n != n) {
+            PyErr_SetString(PyExc_ValueError, "new_objects: an index column must hold n indexes");
+            goto done;
+        }
+        vals[i] = PyTuple_GET_ITEM(c, 0);
+        dflt[i] = len == 3 ? PyTuple_GET_ITEM(c, 2) : Py_None;
     }
-    PyObject *out = PyList_New(n);
+    out = PyList_New(n);
     if (out == NULL)
-        return NULL;
+        goto done;
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *o = cls->tp_alloc(cls, 0);
         if (o == NULL) {
-            Py_DECREF(out);
-            return NULL;
+            Py_CLEAR(out);
+            goto done;
         }
+        PyList_SET_ITEM(out, k, o);
         for (Py_ssize_t i = 0; i < nn; i++) {
-            PyObject *v = i < nc ? PyList_GET_ITEM(PyTuple_GET_ITEM(columns, i), k)
-                                 : PyTuple_GET_ITEM(consts, i - nc);
+            PyObject *v;
+            if (i >= nc) {
+                v = PyTuple_GET_ITEM(consts, i - nc);
+            } else if (vals[i] == NULL) {
+                v = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, i), k);
+            } else {
+                long long j = index_get(&bufs[i], k);
+                if (j < 0 || j >= PyList_GET_SIZE(vals[i])) {
+                    PyErr_Format(PyExc_IndexError, "new_objects: index %lld out of range", j);
+                    Py_CLEAR(out);
+                    goto done;
+                }
+                v = PyList_GET_ITEM(vals[i], j);
+                if (v == Py_None)
+                    v = dflt[i];
+            }
             PyObject **slot = (PyObject **)((char *)o + offsets[i]);
             Py_INCREF(v);
             Py_XSETREF(*slot, v);
         }
-        PyList_SET_ITEM(out, k, o);
+        if (untrack && PyObject_IS_GC(o))
+            PyObject_GC_UnTrack(o);
     }
+done:
+    for (Py_ssize_t i = 0; i < nc; i++)
+        if (opened[i])
+            PyBuffer_Release(&bufs[i].view);
     return out;
+}
+
+/* findings (task S) */
+
+/* The slot at byte offset off of o (NULL: not set, with AttributeError set when want). */
+static PyObject *
+slot_get(PyObject *o, Py_ssize_t off, const char *name, int want)
+{
+    PyObject *v = *(PyObject **)((char *)o + off);
+    if (v == NULL && want)
+        PyErr_Format(PyExc_AttributeError, "join_lazy: slot %s of %R is not set", name, Py_TYPE(o));
+    return v;
+}
+
+/* Set the slot at byte offset off of o to v (a new reference, stolen). */
+static void
+slot_put(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    Py_XSETREF(*(PyObject **)((char *)o + off), v);
+}
+
+/* The byte offset of the plain object slot called name of cls, -1 with an exception set. */
+static Py_ssize_t
+slot_offset_s(PyTypeObject *cls, const char *name, const char *who)
+{
+    PyObject *s = PyUnicode_FromString(name);
+    if (s == NULL)
+        return -1;
+    Py_ssize_t off = slot_offset(cls, s, who);
+    Py_DECREF(s);
+    return off;
+}
+
+/*
+ * join_lazy(fs, counts, lasts, src, segs, finding_cls, lazy_cls, parts_cls, max_refs, touched) -> list:
+ * the segments of one batch that join open findings (the column path's take_segments), in order: finding
+ * fs[k] (an instance of finding_cls) counts counts[k] more rows (count += counts[k]; last_ts = lasts[k]
+ * when greater) and is set in the dict touched (value None). A lazy_cls finding not read yet (slot _src
+ * not None) keeps the segment as a part of its evidence: on its first join its _src becomes a parts_cls
+ * object whose slot parts is the list [_src, _at, None]; then (src, segs[k], counts[k]) are appended to
+ * that list while the finding had counted fewer than max_refs rows (while it is lazy, its count is the
+ * rows of its parts: the refs cap). The parts objects and their lists are left out of the cyclic garbage
+ * collector: they hold only evidence sources (numpy arrays and lists of values), ints and None. Returns
+ * the positions k whose finding was read already (its refs and samples are the caller's to extend).
+ */
+static PyObject *
+sp_join_lazy(PyObject *self, PyObject *args)
+{
+    PyObject *fs, *counts, *lasts, *src, *segs, *touched;
+    PyTypeObject *fcls, *lazy, *pcls;
+    long long max_refs;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!O!O!O!LO!", &PyList_Type, &fs, &PyList_Type, &counts, &PyList_Type,
+                          &lasts, &src, &PyList_Type, &segs, &PyType_Type, &fcls, &PyType_Type, &lazy,
+                          &PyType_Type, &pcls, &max_refs, &PyDict_Type, &touched))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(fs);
+    if (PyList_GET_SIZE(counts) != n || PyList_GET_SIZE(lasts) != n || PyList_GET_SIZE(segs) != n) {
+        PyErr_SetString(PyExc_ValueError, "join_lazy: fs, counts, lasts and segs must be of one length");
+        return NULL;
+    }
+    if (pcls->tp_alloc == NULL || pcls->tp_itemsize != 0 || !PyType_IsSubtype(lazy, fcls)) {
+        PyErr_SetString(PyExc_TypeError, "join_lazy: parts_cls a plain class with __slots__, lazy_cls a finding_cls");
+        return NULL;
+    }
+    Py_ssize_t o_count = slot_offset_s(fcls, "count", "join_lazy"), o_last = slot_offset_s(fcls, "last_ts", "join_lazy"),
+               o_src = slot_offset_s(lazy, "_src", "join_lazy"), o_at = slot_offset_s(lazy, "_at", "join_lazy"),
+               o_parts = slot_offset_s(pcls, "parts", "join_lazy");
+    if (o_count < 0 || o_last < 0 || o_src < 0 || o_at < 0 || o_parts < 0)
+        return NULL;
+    PyObject *read = PyList_New(0);
+    if (read == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *f = PyList_GET_ITEM(fs, k), *c = PyList_GET_ITEM(counts, k), *last = PyList_GET_ITEM(lasts, k);
+        if (!PyObject_TypeCheck(f, fcls)) {
+            PyErr_Format(PyExc_TypeError, "join_lazy: %R is not a %R", Py_TYPE(f), fcls);
+            goto fail;
+        }
+        PyObject *old = slot_get(f, o_count, "count", 1), *cur = slot_get(f, o_last, "last_ts", 1);
+        if (old == NULL || cur == NULL)
+            goto fail;
+        int overflow;
+        long long before = PyLong_Check(old) ? PyLong_AsLongLongAndOverflow(old, &overflow) : -1;
+        if (!PyLong_Check(old) || (before == -1 && PyErr_Occurred())) {
+            PyErr_SetString(PyExc_TypeError, "join_lazy: a finding's count must be an int");
+            goto fail;
+        }
+        if (overflow > 0)
+            before = max_refs;
+        PyObject *sum = PyNumber_Add(old, c);
+        if (sum == NULL)
+            goto fail;
+        slot_put(f, o_count, sum);
+        int later = PyObject_RichCompareBool(last, cur, Py_GT);
+        if (later < 0)
+            goto fail;
+        if (later) {
+            Py_INCREF(last);
+            slot_put(f, o_last, last);
+        }
+        PyObject *lsrc = Py_IS_TYPE(f, lazy) ? slot_get(f, o_src, "_src", 0) : NULL;
+        if (lsrc == NULL || lsrc == Py_None) {
+            PyObject *pos = PyLong_FromSsize_t(k);
+            if (pos == NULL || PyList_Append(read, pos) < 0) {
+                Py_XDECREF(pos);
+                goto fail;
+            }
+            Py_DECREF(pos);
+        } else {
+            if (!Py_IS_TYPE(lsrc, pcls)) {   /* the first join: [source, at, None] */
+                PyObject *at = slot_get(f, o_at, "_at", 1);
+                if (at == NULL)
+                    goto fail;
+                PyObject *list = PyList_New(3);
+                if (list == NULL)
+                    goto fail;
+                Py_INCREF(lsrc);
+                Py_INCREF(at);
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(list, 0, lsrc);
+                PyList_SET_ITEM(list, 1, at);
+                PyList_SET_ITEM(list, 2, Py_None);
+                PyObject *p = pcls->tp_alloc(pcls, 0);
+                if (p == NULL) {
+                    Py_DECREF(list);
+                    goto fail;
+                }
+                PyObject_GC_UnTrack(list);
+                if (PyObject_IS_GC(p))
+                    PyObject_GC_UnTrack(p);
+                slot_put(p, o_parts, list);
+                slot_put(f, o_src, p);     /* (the old source lives on in the list) */
+                lsrc = p;
+            }
+            if (before < max_refs) {
+                PyObject *parts = slot_get(lsrc, o_parts, "parts", 1);
+                if (parts == NULL)
+                    goto fail;
+                if (!PyList_Check(parts)) {
+                    PyErr_SetString(PyExc_TypeError, "join_lazy: parts must be a list");
+                    goto fail;
+                }
+                if (PyList_Append(parts, src) < 0 || PyList_Append(parts, PyList_GET_ITEM(segs, k)) < 0
+                        || PyList_Append(parts, c) < 0)
+                    goto fail;
+            }
+        }
+        if (PyDict_SetItem(touched, f, Py_None) < 0)
+            goto fail;
+    }
+    return read;
+fail:
+    Py_DECREF(read);
+    return NULL;
+}
+
+/* windows (task W) */
+
+/* A C-contiguous 1-d buffer whose items are itemsize bytes of one of the struct formats in formats
+   (writable when asked). */
+static int
+array_open(PyObject *obj, Py_buffer *view, const char *formats, Py_ssize_t itemsize, int writable, const char *who)
+{
+    if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    if (view->ndim != 1 || view->itemsize != itemsize || f[0] == 0 || f[1] != 0 || strchr(formats, f[0]) == NULL) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s: a contiguous 1-d buffer of %zd-byte items (%s) is needed", who, itemsize,
+                     formats);
+        return -1;
+    }
+    return 0;
+}
+
+/* Release the buffers of arrays_open (of the first n arguments). */
+static void
+arrays_release(PyObject *const *o, Py_buffer *v, int n, int optional)
+{
+    for (int j = 0; j < n; j++)
+        if (!(j == optional && o[j] == Py_None))
+            PyBuffer_Release(&v[j]);
+}
+
+/* The buffers of n arguments (array_open with fmt[j], size[j], writable[j]); o[optional] may be None, left
+   unopened (optional -1: none). On failure those opened are released and -1 returned. */
+static int
+arrays_open(PyObject *const *o, Py_buffer *v, int n, const char *const *fmt, const Py_ssize_t *size,
+            const int *writable, int optional, const char *who)
+{
+    for (int j = 0; j < n; j++) {
+        if (j == optional && o[j] == Py_None)
+            continue;
+        if (array_open(o[j], &v[j], fmt[j], size[j], writable[j], who) < 0) {
+            arrays_release(o, v, j, optional);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The value of code in an open-addressing table (keys -1: free; size 1 << bits), -1 when absent. */
+static inline int64_t
+find_code(const int64_t *keys, const int64_t *vals, int bits, int64_t code)
+{
+    uint64_t mask = ((uint64_t)1 << bits) - 1;
+    uint64_t j = ((uint64_t)code * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
+    while (keys[j] != -1) {
+        if (keys[j] == code)
+            return vals[j];
+        j = (j + 1) & mask;
+    }
+    return -1;
+}
+
+/*
+ * count_codes(actor, bid, codes, out, chunk): the requests of a few group codes per piece of a batch's
+ * rows (s3tail.core.rules.vector.ColumnCounts.per_piece), in one pass over the rows. actor, bid: per row,
+ * the interned actor id and the bucket id (>= 0); codes: the group codes asked, ascending (an actor id, or
+ * (bucket id + 1) << 32 | actor id; -1 or a code no row has counts 0); out: len(codes) * npc, zeroed by
+ * the caller: out[i * npc + row / chunk] (npc 1: out[i]) counts the rows whose actor id or pair code is
+ * codes[i]. All int64 arrays; only rows whose actor is one of the codes' actors are looked up.
+ */
+static PyObject *
+sp_count_codes(PyObject *self, PyObject *args)
+{
+    PyObject *objs[4];
+    Py_ssize_t chunk;
+    if (!PyArg_ParseTuple(args, "OOOOn", &objs[0], &objs[1], &objs[2], &objs[3], &chunk))
+        return NULL;
+    static const char *const fmt[4] = {"lq", "lq", "lq", "lq"};
+    static const Py_ssize_t itemsize[4] = {8, 8, 8, 8};
+    static const int writable[4] = {0, 0, 0, 1};
+    Py_buffer views[4];
+    if (arrays_open(objs, views, 4, fmt, itemsize, writable, -1, "count_codes") < 0)
+        return NULL;
+    Py_buffer av = views[0], bv = views[1], cv = views[2], ov = views[3];
+    PyObject *res = NULL;
+    unsigned char *mark = NULL;
+    Py_ssize_t n = av.shape[0], k = cv.shape[0], npc = k ? ov.shape[0] / k : 0;
+    const int64_t *actor = av.buf, *bid = bv.buf, *codes = cv.buf;
+    int64_t *out = ov.buf;
+    if (bv.shape[0] != n || chunk < 1 || (k && (ov.shape[0] % k || npc < 1 || (npc > 1 && (n - 1) / chunk >= npc)))) {
+        PyErr_SetString(PyExc_ValueError, "count_codes: bid as long as actor, out len(codes) * pieces of chunk rows");
+        goto done;
+    }
+    int64_t top = -1, btop = -1;     /* the largest actor id, bucket id of the codes */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t c = codes[i];
+        if (i && c < codes[i - 1]) {
+            PyErr_SetString(PyExc_ValueError, "count_codes: codes must be ascending");
+            goto done;
+        }
+        if (c < 0)
+            continue;
+        int64_t a = c > 0xFFFFFFFFLL ? (c & 0xFFFFFFFFLL) : c;
+        if (a > top)
+            top = a;
+        if (c > 0xFFFFFFFFLL && (c >> 32) - 1 > btop)
+            btop = (c >> 32) - 1;
+    }
+    if (top < 0) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    int bits = 2;
+    while (((Py_ssize_t)1 << bits) < 4 * k)
+        bits++;
+    Py_ssize_t size = (Py_ssize_t)1 << bits, at = (top + 1 + btop + 1 + 7) & ~(Py_ssize_t)7;
+    /* per actor id: 1 when it is a code, 2 when it is the actor of a pair code; per bucket id: 1 when
+       the bucket of a pair code; then the table of the codes (their positions) */
+    mark = PyMem_Calloc((size_t)at + 2 * size * sizeof(int64_t), 1);
+    if (mark == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *bmark = mark + top + 1;
+    int64_t *keys = (int64_t *)(mark + at), *vals = keys + size;
+    for (Py_ssize_t j = 0; j < size; j++)
+        keys[j] = -1;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t c = codes[i];
+        if (c < 0)
+            continue;
+        if (c > 0xFFFFFFFFLL) {
+            mark[c & 0xFFFFFFFFLL] |= 2;
+            bmark[(c >> 32) - 1] = 1;
+        }
+        else
+            mark[c] |= 1;
+        uint64_t j = ((uint64_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
+        while (keys[j] != -1 && keys[j] != c)
+            j = (j + 1) & (uint64_t)(size - 1);
+        if (keys[j] == -1) {     /* (a repeated code: its first position) */
+            keys[j] = c;
+            vals[j] = i;
+        }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int64_t a = actor[r];
+        if (a < 0 || a > top || !mark[a])
+            continue;
+        Py_ssize_t piece = npc > 1 ? r / chunk : 0;
+        int64_t i;
+        if (mark[a] & 1 && (i = find_code(keys, vals, bits, a)) >= 0)
+            out[i * npc + piece]++;
+        int64_t b = bid[r];
+        if (mark[a] & 2 && b >= 0 && b <= btop && bmark[b]
+                && (i = find_code(keys, vals, bits, (int64_t)(((uint64_t)b + 1) << 32) | a)) >= 0)
+            out[i * npc + piece]++;
+    }
+    res = Py_NewRef(Py_None);
+done:
+    PyMem_Free(mark);
+    arrays_release(objs, views, 4, -1);
+    return res;
+}
+
+/*
+ * prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: the test of
+ * s3tail.core.rules.vector._Store.prune over one store chunk, in one pass: keep[i] = live[i] and
+ * (ts[i] >= floor[gid[i]], or late[i] and ts[i] >= late_limit); every live entry not kept is taken off its
+ * gid's sums (weight[gid] -= w[i], valued[gid] -= hasval[i]). ts, floor, weight: float64; gid, w, valued:
+ * int64; late, hasval, keep: bool; live: bool, or None (every entry live). Returns how many entries were
+ * dropped (live, not kept). Every buffer is checked before anything is written.
+ */
+static PyObject *
+sp_prune_keep(PyObject *self, PyObject *args)
+{
+    PyObject *o[10];
+    double late_limit;
+    if (!PyArg_ParseTuple(args, "OOOOOdOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &late_limit, &o[5], &o[6],
+                          &o[7], &o[8], &o[9]))
+        return NULL;
+    /* ts gid late live floor w hasval weight valued keep */
+    static const char *const fmt[10] = {"d", "lq", "?", "?", "d", "lq", "?", "d", "lq", "?"};
+    static const Py_ssize_t size[10] = {8, 8, 1, 1, 8, 8, 1, 8, 8, 1};
+    static const int writable[10] = {0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
+    Py_buffer v[10];
+    PyObject *res = NULL;
+    if (arrays_open(o, v, 10, fmt, size, writable, 3, "prune_keep") < 0)
+        return NULL;
+    const double *ts = v[0].buf, *floor_ = v[4].buf;
+    const int64_t *gid = v[1].buf, *w = v[5].buf;
+    const unsigned char *late = v[2].buf, *live = o[3] == Py_None ? NULL : v[3].buf, *hasval = v[6].buf;
+    double *weight = v[7].buf;
+    int64_t *valued = v[8].buf;
+    unsigned char *keep = v[9].buf;
+    Py_ssize_t n = v[0].shape[0], groups = v[4].shape[0];
+    if (v[1].shape[0] != n || v[2].shape[0] != n || (live && v[3].shape[0] != n) || v[5].shape[0] != n
+            || v[6].shape[0] != n || v[9].shape[0] != n || v[7].shape[0] != groups || v[8].shape[0] != groups) {
+        PyErr_SetString(PyExc_ValueError, "prune_keep: the entries' columns of one length, the sums as floor");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (gid[i] < 0 || gid[i] >= groups) {
+            PyErr_SetString(PyExc_IndexError, "prune_keep: gid out of range");
+            goto done;
+        }
+    Py_ssize_t dropped = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t g = gid[i];
+        int k = ts[i] >= floor_[g] || (late[i] && ts[i] >= late_limit);
+        if (live && !live[i]) {
+            keep[i] = 0;
+            continue;
+        }
+        keep[i] = (unsigned char)k;
+        if (!k) {
+            weight[g] -= (double)w[i];
+            valued[g] -= hasval[i] ? 1 : 0;
+            dropped++;
+        }
+    }
+    res = PyLong_FromSsize_t(dropped);
+done:
+    arrays_release(o, v, 10, 3);
+    return res;
+}
+
+/*
+ * select_rows(gid, ts, live, flag, since, out) -> k: the entries of a store chunk whose gid is flagged and
+ * that are live and not older than their gid's since (s3tail.core.rules.vector._Store.select): their
+ * positions, ascending, in out[0..k). gid: int64; ts, since: float64; live: bool, or None (every entry);
+ * flag: bool, as long as since; out: int64, as long as gid.
+ */
+static PyObject *
+sp_select_rows(PyObject *self, PyObject *args)
+{
+    PyObject *o[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]))
+        return NULL;
+    /* gid ts live flag since out */
+    static const char *const fmt[6] = {"lq", "d", "?", "?", "d", "lq"};
+    static const Py_ssize_t size[6] = {8, 8, 1, 1, 8, 8};
+    static const int writable[6] = {0, 0, 0, 0, 0, 1};
+    Py_buffer v[6];
+    PyObject *res = NULL;
+    if (arrays_open(o, v, 6, fmt, size, writable, 2, "select_rows") < 0)
+        return NULL;
+    const int64_t *gid = v[0].buf;
+    const double *ts = v[1].buf, *since = v[4].buf;
+    const unsigned char *live = o[2] == Py_None ? NULL : v[2].buf, *flag = v[3].buf;
+    int64_t *out = v[5].buf;
+    Py_ssize_t n = v[0].shape[0], groups = v[3].shape[0], k = 0;
+    if (v[1].shape[0] != n || (live && v[2].shape[0] != n) || v[4].shape[0] != groups || v[5].shape[0] < n) {
+        PyErr_SetString(PyExc_ValueError, "select_rows: ts, live, out as long as gid, since as long as flag");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t g = gid[i];
+        if (g < 0 || g >= groups) {
+            PyErr_SetString(PyExc_IndexError, "select_rows: gid out of range");
+            goto done;
+        }
+        if (flag[g] && ts[i] >= since[g] && (!live || live[i]))
+            out[k++] = i;
+    }
+    res = PyLong_FromSsize_t(k);
+done:
+    arrays_release(o, v, 6, 2);
+    return res;
 }
 
 static PyMethodDef methods[] = {
@@ -2812,14 +3282,28 @@ static PyMethodDef methods[] = {
     {"scan_tables", sp_scan_tables, METH_NOARGS,
      "scan_tables() -> ((name, direct), ...): the tables scan_block fills, in its order."},
     {"new_objects", sp_new_objects, METH_VARARGS,
-     "new_objects(cls, n, names, columns, consts) -> n instances of cls (no __init__), slot names[i] set "
-     "from columns[i][k], then the rest from consts."},
+     "new_objects(cls, n, names, columns, consts, untrack=False) -> n instances of cls (no __init__), slot "
+     "names[i] set from columns[i][k] (or values[idx[k]] of a column (values, idx[, default])), then the rest "
+     "from consts; untrack: not tracked by the cyclic GC."},
+    {"join_lazy", sp_join_lazy, METH_VARARGS,
+     "join_lazy(fs, counts, lasts, src, segs, finding_cls, lazy_cls, parts_cls, max_refs, touched) -> positions "
+     "of the findings read already: segments joining open findings (count, last_ts, touched; lazy findings "
+     "keep (src, seg, count) as a part of their evidence while under max_refs)."},
     {"take", sp_take, METH_VARARGS,
      "take(values, idx, default=None, addend=None) -> [values[i] for i in idx], None values replaced by "
      "default, then addend added when not None (idx: a 1-d int32 or int64 buffer)."},
     {"hash_ids", sp_hash_ids, METH_VARARGS,
      "hash_ids(keys, vals, codes, out, next_id) -> next_id: out[k] = the id of codes[k] in an open-addressing "
      "int64 hash table, new codes inserted with ids next_id, next_id + 1, ..."},
+    {"count_codes", sp_count_codes, METH_VARARGS,
+     "count_codes(actor, bid, codes, out, chunk): out[i * npc + row // chunk] += rows whose actor id or "
+     "(bucket id + 1) << 32 | actor id is codes[i] (ascending; int64 arrays; windows, task W)."},
+    {"prune_keep", sp_prune_keep, METH_VARARGS,
+     "prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: one "
+     "store chunk's prune test, the dropped entries taken off their gid's sums (windows, task W)."},
+    {"select_rows", sp_select_rows, METH_VARARGS,
+     "select_rows(gid, ts, live, flag, since, out) -> k: out[:k] = the positions of the store chunk's live entries "
+     "of flagged gids not older than since[gid] (windows, task W)."},
     {"mark", sp_mark, METH_VARARGS,
      "mark(objs, cls, name, old, new, out) -> count: slot name set to new where it is old (identity), the "
      "objects set appended to out (a list, or None)."},

@@ -579,8 +579,10 @@ class RuleEngine:
                     f.title = f"{len(counts)} security controls disabled on one bucket"
                 break
 
-    def _window_add(self, rule: Rule, key, ts, ev, hit) -> list[tuple] | None:
-        """Add a hit to the key's window; the evidence entries when the threshold is reached."""
+    def _window_add(self, rule: Rule, key, ts, ev, hit, quiet: bool = False) -> list[tuple] | None:
+        """Add a hit to the key's window; the evidence entries when the threshold is reached.
+        ``quiet``: add only, never fire (the column path replaying entries of earlier batches that it
+        proved could not fire when they arrived: see ``ColumnRunner.run_window``)."""
         segs = rule.windows.get(key)
         span = rule.window * 60
         if segs is None:
@@ -632,6 +634,8 @@ class RuleEngine:
                 win.lo = lo
         else:  # within the segment's span, out of order: insert in place
             e.insert(bisect_right(e, ts, lo=win.lo, key=_ts), entry)
+        if quiet:
+            return None
         fire = win.total >= rule.threshold
         if not fire and seen is not None:
             fire = len(seen) >= rule.distinct

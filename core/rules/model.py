@@ -128,7 +128,13 @@ class LazyFinding(Finding):
     findings of a busy rule are never read back, and each object not made is one the cyclic
     garbage collector does not walk. ``dedup_key`` too is made on first access, by the rule's group
     function (``_grp``) over the finding's own bucket, requester and remote IP (those of its first
-    evidence event, in the group)."""
+    evidence event, in the group).
+
+    The C maker leaves them out of the cyclic garbage collector (``new_objects(..., untrack=True)``):
+    no reference cycle passes through one, as nothing they hold leads back to a finding or to the
+    engine: strings, numbers, module-level group functions, their source (an ``_Evidence``: numpy
+    arrays and lists of dictionary values; or a ``_Parts`` of those), and once read plain lists,
+    tuples and dicts of values. A young collection then does not walk a hundred thousand findings."""
 
     __slots__ = ("_src", "_at", "_grp")
 
@@ -181,21 +187,39 @@ _NEW_COLUMNS = ("bucket", "requester", "remote_ip", "first_ts", "last_ts", "clos
 _NEW_CONSTS = ("rule_id", "severity", "title", "closed", "_src", "_grp")
 
 
-def new_findings(rule_id: str, severity: str, title: str, buckets: list, requesters: list, remote_ips: list,
-                 group: Callable[[Any], Any], firsts: list, lasts: list, closes: list, counts: list, source,
-                 ats: list, maker=None) -> list[Finding]:
+def _gathered(column: Any) -> list:
+    """A column of :func:`new_findings` as a list: ``(values, idx[, default])`` gathered
+    (``values[i]`` for each index, a None value replaced by ``default`` when given)."""
+    if type(column) is not tuple:
+        return column
+    values, idx = column[0], column[1].tolist()
+    if idx and (min(idx) < 0 or max(idx) >= len(values)):
+        raise IndexError("new_objects: index out of range")
+    out = list(map(values.__getitem__, idx))
+    if len(column) > 2 and None in out:
+        out = [column[2] if v is None else v for v in out]
+    return out
+
+
+def new_findings(rule_id: str, severity: str, title: str, buckets, requesters, remote_ips,
+                 group: Callable[[Any], Any], firsts, lasts, closes, counts, source, ats,
+                 maker=None) -> list[Finding]:
     """Many findings of one rule at once (the column path), each as ``Finding(...)`` followed by
-    ``add`` of its evidence events would make it: one item per finding in every list argument (all of
-    the same length); ``group``: the rule's group function (the dedup key is ``group(finding)``);
-    ``source.evidence(at)`` gives a finding's refs and samples (already capped at MAX_REFS /
-    MAX_SAMPLES), asked on first access (:class:`LazyFinding`). ``maker``: the C ``new_objects``
-    (default: the extension's when built), ``False`` for the pure-Python loop."""
+    ``add`` of its evidence events would make it: one item per finding in every column argument, all
+    of one length (a list, or ``(values, idx)`` / ``(values, idx, default)``: ``values[idx[k]]``
+    gathered by the maker, None replaced by ``default``; ``counts``: a list); ``group``: the rule's
+    group function (the dedup key is ``group(finding)``); ``source.evidence(at)`` gives a finding's
+    refs and samples (already capped at MAX_REFS / MAX_SAMPLES), asked on first access
+    (:class:`LazyFinding`). ``maker``: the C ``new_objects`` (default: the extension's when built),
+    ``False`` for the pure-Python loop."""
     if maker is None:
         maker = _NEW_OBJECTS
     if maker:
-        return maker(LazyFinding, len(buckets), _NEW_COLUMNS + _NEW_CONSTS,
+        return maker(LazyFinding, len(counts), _NEW_COLUMNS + _NEW_CONSTS,
                      (buckets, requesters, remote_ips, firsts, lasts, closes, counts, ats),
-                     (rule_id, severity, title, False, source, group))
+                     (rule_id, severity, title, False, source, group), True)
+    buckets, requesters, remote_ips, firsts, lasts, closes, ats = map(
+        _gathered, (buckets, requesters, remote_ips, firsts, lasts, closes, ats))
     make = object.__new__
     out: list[Finding] = []
     append = out.append

@@ -28,9 +28,14 @@ so dropping entries copies few arrays): only groups that already have engine sta
 or a window), groups with a slow hit, and groups whose stored entries can reach the threshold within
 the window (a necessary condition: first the group's summed stored weight, or its count of entries
 with a value, kept per group as entries come and go; then, for the groups left, computed at once: sort
-by (group, time), cumulative sums, ``searchsorted`` of ``time - window``) go through the Python window
-code, which replays their stored entries in arrival order first. ``s3.mass_download`` thus sees half
-of all rows in numpy only.
+by (group, time), cumulative sums, ``searchsorted`` of ``time - window``; for rules with
+``min_error_share``, of those windows only the ones whose errors are that share of the group's
+requests in the window, the engine's request counts read for all of them at once,
+:meth:`ColumnRunner.requests_in`) go through the Python window code, which replays their stored entries
+in arrival order first (those of earlier batches without the fire test: they could not fire when they
+arrived, and the request counts read now may have lost pieces since, :meth:`ColumnRunner.replay_quiet`).
+``s3.mass_download`` thus sees half of all rows in numpy only, and a busy group with a steady few
+percent of errors never enters the Python windows.
 
 Stateless rules (single mode, hits ONE: anonymous access, insecure transport, SigV2, pentest agents,
 sensitive objects, bucket deletion) skip ``_take`` for most groups: :meth:`ColumnRunner.run_single`
@@ -41,8 +46,11 @@ together (``model.new_findings``, the values gathered by code with the C ``take`
 close marked with the C ``mark``); only groups it cannot decide that way take the row-by-row code. The
 new findings are :class:`~.model.LazyFinding` objects: their refs and samples are built from the
 batch's codes (:class:`_Evidence`) when first read, and rows of later batches that join one before
-that are kept as further parts (:class:`_Parts`). Their closing is scheduled with one heap entry per
-rule and batch (``RuleEngine._schedule``). A new :class:`Dicts` first builds every unread finding's
+that are kept as further parts (:class:`_Parts`; the joins of a batch in one call of the C
+``join_lazy``). The C maker gathers their values by code and leaves them (and their parts) out of
+the cyclic garbage collector: nothing they hold leads back to a finding or to the engine, and a
+young collection then does not walk a hundred thousand of them. Their closing is scheduled with one
+heap entry per rule and batch (``RuleEngine._schedule``). A new :class:`Dicts` first builds every unread finding's
 evidence (sources hold the old one's values). These rules' open findings are not kept in ``rule.open``
 but by dense group id in numpy arrays (:class:`_Open`: close and first times, the finding; pair group
 codes get their ids from a hash table, :class:`_CodeIds`: probed by the C ``hash_ids``, else in
@@ -52,10 +60,11 @@ when first read (the rule's group function over the finding). They move back int
 before the engine's own code works on the rule (late rows, an event batch; ``flush`` takes them as
 they are), and back into the arrays at the rule's next bulk batch.
 
-Request counts for ``min_error_share`` are kept per batch as numpy group codes, pieces and counts
-(:class:`ColumnCounts`, one entry of the engine's queue of counts per batch, read through ``within``:
-per key, its pieces and running sums, and a range of pieces found by bisection when the pieces are in
-time order).
+Request counts for ``min_error_share`` are kept per batch as the batch's actor and bucket ids per row
+and its pieces (:class:`ColumnCounts`, one entry of the engine's queue of counts per batch): the
+numpy share test counts the rows of the few group codes it asks about in one pass (the C
+``count_codes``, kept per code); the engine's ``within`` (one key at a time) sorts the codes on its
+first call. Either reads a range of pieces found by bisection when the pieces are in time order.
 
 Documented differences from :meth:`RuleEngine.process_batch` (same findings otherwise):
 
@@ -63,22 +72,27 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   one batch (groups promoted to the Python window code are replayed after the other rows of that
   rule); the set of findings and their contents do not.
 * The store keeps, per group, the entries within the window of the group's newest entry, and late
-  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time; it is
-  pruned when the engine sweeps. A group promoted later replays what the store kept. The event
-  path's window segments differ in two corner cases only: a late log object more than ``IDLE_SECONDS``
-  older than the newest event, whose segment the event path sweeps up to an hour earlier than the
-  store drops it; and groups with more than ``MAX_SEGMENTS`` late segments at once. Neither occurs
-  in the tests' traffic (generated, episodes, out-of-order batches).
+  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and (rules
+  with ``min_error_share``) while a group holds such a late entry, all of its entries (so that a
+  replay builds the event path's segments: the late entry's own, beside the one the older entries
+  opened); it is pruned when the engine sweeps. A group promoted later replays what the store kept.
+  The event path's window segments differ in three corner cases only: a late log object more than
+  ``IDLE_SECONDS`` older than the newest event, whose segment the event path sweeps up to an hour
+  earlier than the store drops it; groups with more than ``MAX_SEGMENTS`` late segments at once; and
+  (rules without ``min_error_share``) a late entry stored before newer entries made the ones that
+  opened the group's first segment too old to keep: replayed, it opens that segment itself. None
+  occurs in the tests' traffic (generated, episodes, out-of-order batches).
 * A group once promoted stays in the Python window code until the engine's sweep drops its window
   (6 h idle), as in the event path (speed only).
 * ``process_batch`` after ``process_columns`` on one engine first replays every stored entry into
-  the Python windows (mixed use stays correct; the first such batch pays for it).
+  the Python windows (mixed use stays correct; the first such batch pays for it; for rules with
+  ``min_error_share`` without the fire test, as :meth:`ColumnRunner.replay_quiet`).
 """
 from __future__ import annotations
 
 import fnmatch
 from bisect import bisect_left, bisect_right
-from collections import namedtuple
+from collections import Counter, namedtuple
 from itertools import accumulate, chain, repeat
 from operator import add, attrgetter, itemgetter, le
 from typing import Any
@@ -119,19 +133,45 @@ FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (els
 
 class ColumnCounts:
     """Requests per actor and per (bucket, actor) of one batch's pieces (see
-    ``RuleEngine._count_requests``): ``ids`` (group codes, see :meth:`_Ctx.group_codes`), ``piece``
-    and ``counts``, sorted by code then piece; per piece ``lo``, ``hi`` and ``last`` (the newest
-    ``hi`` of every piece up to it, for the engine's queue of counts)."""
+    ``RuleEngine._count_requests``), kept as the batch's rows: ``actor`` (interned actor id per row)
+    and ``bid`` (bucket id per row), ``npc`` pieces of REQ_CHUNK rows (one piece: all rows); per
+    piece ``lo``, ``hi`` and ``last`` (the newest ``hi`` of every piece up to it, for the engine's
+    queue of counts). :meth:`many` counts the rows of a few group codes (see
+    :meth:`_Ctx.group_codes`) without a sort; :meth:`within` (one key at a time, the engine's
+    Python windows) reads ``ids``, ``piece`` and ``counts`` sorted by code then piece, made on its
+    first call."""
 
-    __slots__ = ("ids", "piece", "counts", "lo", "hi", "last", "runner", "keys", "ordered")
+    __slots__ = ("actor", "bid", "npc", "ids", "piece", "counts", "lo", "hi", "last", "arrays", "runner", "keys",
+                 "known", "ordered")
 
-    def __init__(self, ids: np.ndarray, piece: np.ndarray, counts: np.ndarray, lo: list, hi: list, last: list,
+    def __init__(self, actor: np.ndarray, bid: np.ndarray, lo: list, hi: list, last: list,
                  runner: "ColumnRunner"):
-        self.ids, self.piece, self.counts = ids, piece, counts
+        self.actor, self.bid, self.npc = actor, bid, len(lo)
+        self.ids = self.piece = self.counts = None
         self.lo, self.hi, self.last, self.runner = lo, hi, last, runner
+        self.arrays: tuple | None = None   # lo, hi, last as numpy arrays (many)
         self.keys: dict[int, tuple[list, list]] = {}   # group code -> (its pieces, running sums of counts)
+        self.known: dict[int, np.ndarray] = {}   # group code -> its rows per piece (per_piece)
         # pieces in time order (lo and hi never decrease): the pieces overlapping a span are a range
         self.ordered = all(map(le, lo, lo[1:])) and all(map(le, hi, hi[1:]))
+
+    def _sort(self) -> None:
+        """``ids``, ``piece`` and ``counts``: every code's rows per piece, sorted by code then piece."""
+        actor, npc, n = self.actor, self.npc, len(self.actor)
+        codes = np.concatenate((actor, ((self.bid + 1) << 32) | actor))
+        if npc == 1:
+            ids, counts = _runs(np.sort(codes))
+            pieces = np.zeros(len(ids), np.int64)
+        else:
+            piece = np.arange(n, dtype=np.int64) // REQ_CHUNK
+            if int(codes.max()) < (1 << 62) // npc:   # one sort of (code, piece)
+                keys, counts = _runs(np.sort(codes * npc + np.concatenate((piece, piece))))
+                ids, pieces = keys // npc, keys % npc
+            else:
+                u, inv = np.unique(codes, return_inverse=True)
+                up, counts = np.unique(inv.reshape(-1) * npc + np.concatenate((piece, piece)), return_counts=True)
+                ids, pieces = u[up // npc], up % npc
+        self.ids, self.piece, self.counts = ids, pieces, counts
 
     def within(self, key, start, end, horizon) -> int:
         """Requests of ``key`` in the pieces that overlap [start, end] and are not dropped (a piece
@@ -141,6 +181,8 @@ class ColumnCounts:
             return 0
         ent = self.keys.get(i)
         if ent is None:
+            if self.ids is None:
+                self._sort()
             ids = self.ids
             a = int(ids.searchsorted(i))
             b = int(ids.searchsorted(i, "right")) if a < len(ids) and ids[a] == i else a
@@ -157,15 +199,77 @@ class ColumnCounts:
         return sum([sums[j + 1] - sums[j] for j, p in enumerate(pieces)
                     if hi[p] >= start and lo[p] <= end and last[p] >= horizon])
 
+    def many(self, codes: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray,
+             horizon) -> np.ndarray:
+        """:meth:`within` of many queries at once: query ``i`` asks for group code ``codes[inv[i]]``
+        (distinct codes; -1: never interned) over [``start[i]``, ``end[i]``]: the counts of each
+        code per piece (:meth:`per_piece`) over the pieces each query overlaps: a range of pieces
+        when they are in time order (as :meth:`within` finds it), else a mask per query."""
+        per = self.per_piece(codes)
+        if self.arrays is None:
+            self.arrays = np.array(self.lo), np.array(self.hi), np.array(self.last)
+        lo, hi, last = self.arrays
+        if self.ordered:
+            first = np.maximum(hi.searchsorted(start), int(last.searchsorted(horizon)))
+            stop = lo.searchsorted(end, "right")
+            sums = np.concatenate((np.zeros((len(per), 1), np.int64), per.cumsum(1)), 1)
+            return np.where(stop > first, sums[inv, stop] - sums[inv, np.minimum(first, stop)], 0)
+        over = (hi >= start[:, None]) & (lo <= end[:, None]) & (last >= horizon)
+        return (per[inv] * over).sum(1)
+
+    def per_piece(self, codes: np.ndarray) -> np.ndarray:
+        """The rows of each of distinct group ``codes`` per piece (codes by pieces), kept per code
+        (the groups near their threshold are asked again at the next batches)."""
+        known = self.known
+        cl = codes.tolist()
+        miss = [c for c in cl if c not in known]
+        if miss:
+            known.update(zip(miss, self._count_rows(np.array(miss, np.int64))))
+        return np.array([known[c] for c in cl], np.int64).reshape(len(cl), self.npc)
+
+    def _count_rows(self, codes: np.ndarray) -> np.ndarray:
+        """:meth:`per_piece` from the rows (no sort of the batch): the C ``count_codes``, else
+        :func:`_count_codes_py`."""
+        k, npc = len(codes), self.npc
+        order = np.argsort(codes)
+        per = np.zeros(k * npc, np.int64)
+        (_COUNT_CODES or _count_codes_py)(self.actor, self.bid, codes[order], per, REQ_CHUNK)
+        out = np.empty((k, npc), np.int64)
+        out[order] = per.reshape(k, npc)
+        return out
+
+
+def _count_codes_py(actor: np.ndarray, bid: np.ndarray, codes: np.ndarray, out: np.ndarray, chunk: int) -> None:
+    """The pure-Python form of the C ``count_codes``: ``out[i * npc + row // chunk]`` (npc: pieces,
+    ``len(out) // len(codes)``; one piece: ``out[i]``) counts the rows whose actor id or pair code
+    ``(bid + 1) << 32 | actor`` is ``codes[i]`` (ascending)."""
+    k = len(codes)
+    parts = np.where(codes > LOW, codes & LOW, codes)[codes >= 0]   # (the codes' actors)
+    if not k or not len(parts) or not len(actor):
+        return
+    npc = len(out) // k
+    mark = np.zeros(max(int(parts.max()), int(actor.max())) + 1, bool)
+    mark[parts] = True
+    at = np.flatnonzero(mark[np.maximum(actor, 0)] & (actor >= 0))
+    a = actor[at]
+    piece = at // chunk if npc > 1 else np.zeros(len(at), np.int64)
+    for q in (a, ((bid[at] + 1) << 32) | a):
+        pos = np.minimum(codes.searchsorted(q), k - 1)
+        ok = codes[pos] == q
+        out += np.bincount(pos[ok] * npc + piece[ok], minlength=k * npc)
+
 
 class _Store:
     """Window entries of one windowed rule not (yet) in the engine's Python windows; per gid, the
     summed weight and the number of entries with a distinct value (``hasval``) stored (bounds of what
     any window of the gid's stored entries holds)."""
 
-    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact")
+    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact", "hold_late")
 
-    def __init__(self) -> None:
+    def __init__(self, hold_late: bool = False) -> None:
+        # (a rule with min_error_share: groups whose errors fail the share stay here, where the event
+        # path's, and the engine's Python windows, keep their segments: see prune)
+        self.hold_late = hold_late
         self.chunks: list[dict[str, np.ndarray]] = []
         self.newest = np.zeros(0)   # gid -> newest ts stored so far (-inf: none)
         self.n = 0
@@ -217,26 +321,30 @@ class _Store:
                     self.all()
 
     def prune(self, span: float, wm: float) -> None:
-        """Keep the entries a window can still use (see the module docstring), chunk by chunk."""
+        """Keep the entries a window can still use (see the module docstring), chunk by chunk: those
+        within ``span`` of their gid's newest, late ones for IDLE_SECONDS + SWEEP_EVERY, and with
+        ``hold_late``, every entry of a gid that still holds a late one (a replay must find the entries
+        that made the gid's first window segment before the late entry came, or the late entry would
+        open that segment itself and the newer entries would join it: not the segments of the event
+        path)."""
         out, n = [], 0
         late_limit = wm - IDLE_SECONDS - SWEEP_EVERY - span
-        newest = self.newest
-        for c in self.chunks:
-            ts = c["ts"]
-            keep = ts >= newest[c["gid"]] - span
+        floor = self.newest - span      # (per gid: entries older than this are dropped)
+        for c in self.chunks if self.hold_late else ():
             late = c["late"]
             if late.any():
-                keep |= late & (ts >= late_limit)
-            live = c.get("live")
-            if live is None and keep.all():
-                out.append(c)
-                n += len(ts)
-                continue
-            drop = ~keep if live is None else live & ~keep
-            if live is not None:
-                keep &= live
-            if drop.any():
-                self._count(_rows_of(c, np.flatnonzero(drop), ("gid", "w", "hasval")), -1)
+                at = np.flatnonzero(late)
+                at = at[c["ts"][at] >= late_limit]
+                if "live" in c:
+                    at = at[c["live"][at]]
+                floor[c["gid"][at]] = -np.inf
+        for c in self.chunks:
+            keep = np.empty(len(c["ts"]), bool)
+            # (the C pass when the weights are ints: their float sums are exact in any order)
+            fn = _PRUNE_KEEP if _PRUNE_KEEP is not None and c["w"].dtype == np.int64 and _c_columns(c) \
+                else _prune_keep_py
+            if fn(c["ts"], c["gid"], c["late"], c.get("live"), floor, late_limit, c["w"], c["hasval"],
+                  self.weight, self.valued, keep):
                 c = _kept(c, keep)
             if c is not None:
                 out.append(c)
@@ -275,21 +383,64 @@ class _Store:
         self._count(taken, -1)
         return taken
 
-    def select(self, gids_mask: np.ndarray, since: np.ndarray) -> dict[str, np.ndarray] | None:
-        """The entries (ts, w, gid, key) of flagged gids at or after ``since[gid]``, not removed."""
+    def select(self, gids_mask: np.ndarray, since: np.ndarray,
+               names: tuple = ("gid", "ts", "w", "codes", "hasval")) -> dict[str, np.ndarray] | None:
+        """The entries (columns ``names``) of flagged gids at or after ``since[gid]``, not removed."""
         parts = []
         for c in self.chunks:
-            g = c["gid"]
-            m = gids_mask[g]
-            m &= c["ts"] >= since[g]
-            live = c.get("live")
-            if live is not None:
-                m &= live
-            if m.any():
-                parts.append(_rows_of(c, np.flatnonzero(m), ("gid", "ts", "w", "codes", "hasval")))
+            at = _select_rows(c["gid"], c["ts"], c.get("live"), gids_mask, since)
+            if len(at):
+                parts.append(_rows_of(c, at, names))
         if not parts:
             return None
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _c_columns(chunk: dict[str, np.ndarray]) -> bool:
+    """A store chunk's columns are of the dtypes the C helpers take (int64 gids, float64 times, bool
+    flags)."""
+    return (chunk["gid"].dtype == np.int64 and chunk["ts"].dtype == np.float64 and chunk["late"].dtype == bool
+            and chunk["hasval"].dtype == bool)
+
+
+def _prune_keep_py(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> int:
+    """The pure-Python form of the C ``prune_keep`` (:meth:`_Store.prune` of one chunk): ``keep`` set
+    to the live entries a window can still use (not older than their gid's ``floor``, or late and not
+    older than ``late_limit``), the others' weights and values taken off the gids' sums (``weight``,
+    ``valued``, as ``_Store._count``); returns how many were dropped. (A store whose weights are not
+    all ints is no longer ``exact`` from the chunk's ``add`` on.)"""
+    keep[:] = ts >= floor[gid]
+    if late.any():
+        keep |= late & (ts >= late_limit)
+    drop = ~keep if live is None else live & ~keep
+    if live is not None:
+        keep &= live
+    if not drop.any():
+        return 0
+    g = gid[drop]
+    np.add.at(weight, g, -w[drop].astype(np.float64))
+    np.add.at(valued, g, -hasval[drop].astype(np.int64))
+    return int(np.count_nonzero(drop))
+
+
+def _select_rows_py(gid: np.ndarray, ts: np.ndarray, live: np.ndarray | None, flag: np.ndarray,
+                    since: np.ndarray) -> np.ndarray:
+    """The positions of a store chunk's live entries of flagged gids not older than ``since[gid]``
+    (:meth:`_Store.select`; the pure-Python form of the C ``select_rows``)."""
+    m = flag[gid]
+    m &= ts >= since[gid]
+    if live is not None:
+        m &= live
+    return np.flatnonzero(m)
+
+
+def _select_rows(gid: np.ndarray, ts: np.ndarray, live: np.ndarray | None, flag: np.ndarray,
+                 since: np.ndarray) -> np.ndarray:
+    """:func:`_select_rows_py` by the C ``select_rows`` when built."""
+    if _SELECT_ROWS is None or gid.dtype != np.int64 or ts.dtype != np.float64:
+        return _select_rows_py(gid, ts, live, flag, since)
+    out = np.empty(len(gid), np.int64)
+    return out[:_SELECT_ROWS(gid, ts, live, flag, since, out)]
 
 
 def _narrowest(codes: np.ndarray) -> np.ndarray:
@@ -362,19 +513,16 @@ class _Evidence:
 class _Parts:
     """The evidence of a :class:`~.model.LazyFinding` that later batches joined before it was read:
     parts ``source, segment, rows`` in order, flat (``rows``: the segment's row count, None for the
-    first part: its source's own). ``refs`` counts the rows so far: parts stop once it reaches
-    MAX_REFS. The caps (MAX_REFS refs, MAX_SAMPLES samples in all) apply when it is read."""
+    first part: its source's own). While a finding is lazy its ``count`` is the rows of its parts, so
+    parts stop once the count before a join reaches MAX_REFS (:func:`_join_py`). The caps (MAX_REFS
+    refs, MAX_SAMPLES samples in all) apply when it is read. The C ``join_lazy`` makes them without
+    ``__init__``, left out of the cyclic garbage collector with their list (sources, ints and None:
+    no cycle passes through them)."""
 
-    __slots__ = ("parts", "refs")
+    __slots__ = ("parts",)
 
     def __init__(self, src: _Evidence, at: int):
-        self.refs = src.count.item(at)
         self.parts = [src, at, None]
-
-    def add(self, src: _Evidence, at: int, count: int) -> None:
-        if self.refs < MAX_REFS:
-            self.parts += (src, at, count)
-            self.refs += count
 
     def evidence(self, _at: Any) -> tuple[list, list]:
         refs: list = []
@@ -665,9 +813,40 @@ def _mark_py(objs: list, cls: type, name: str, old, new, out: list | None) -> in
     return n
 
 
+def _join_py(fs: list, counts: list, lasts: list, src, segs: list, finding_cls: type, lazy_cls: type,
+             parts_cls: type, max_refs: int, touched: dict) -> list[int]:
+    """The pure-Python form of the C ``join_lazy``: segments ``segs`` of ``src`` (an :class:`_Evidence`)
+    join the open findings ``fs``: ``count`` and ``last_ts`` grow, the finding is touched, and a lazy
+    finding not read yet keeps the segment as a part (:class:`_Parts`) while its count before the join
+    is under ``max_refs``. Returns the positions of the findings read already (the caller extends their
+    refs and samples)."""
+    read = []
+    for k, (f, c, last, s) in enumerate(zip(fs, counts, lasts, segs)):
+        if not isinstance(f, finding_cls):
+            raise TypeError(f"join_lazy: {type(f)!r} is not a {finding_cls!r}")
+        before = f.count
+        f.count = before + c
+        if last > f.last_ts:
+            f.last_ts = last
+        lazy = f._src if type(f) is lazy_cls else None
+        if lazy is not None:
+            if type(lazy) is not parts_cls:
+                lazy = f._src = parts_cls(lazy, f._at)
+            if before < max_refs:
+                lazy.parts += (src, s, c)
+        else:
+            read.append(k)
+        touched[f] = None
+    return read
+
+
 _HASH_IDS = getattr(speedups, "hash_ids", None)   # (None: _CodeIds in numpy)
+_COUNT_CODES = getattr(speedups, "count_codes", None)   # (None: _count_codes_py)
+_PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _Store._prune_keep)
+_SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
 _take = getattr(speedups, "take", None) or _take_py
 _mark = getattr(speedups, "mark", None) or _mark_py
+_join = getattr(speedups, "join_lazy", None) or _join_py
 _SMALL: list[int] = []   # 0, 1, 2, ...: shared int objects for the ``at`` of new findings
 SMALL_MAX = 1 << 16
 
@@ -773,6 +952,36 @@ class ColumnRunner:
             b, a = self._bid.get(key[0]), self._gid.get(key[1])
             return None if b is None or a is None else ((b + 1) << 32) | a
         return self._gid.get(key)
+
+    def requests_in(self, gids: np.ndarray, start: np.ndarray, end: np.ndarray, errors: np.ndarray | None = None,
+                    share: float = 0.0) -> np.ndarray:
+        """``RuleEngine._requests(key, start[i], end[i])`` of the group key of each of ``gids``, over
+        the engine's request counts as they are now, newest first: per count kept, the queries whose
+        span overlaps it, all at once for a batch's (:meth:`ColumnCounts.many`), a ``Counter.get``
+        each for an event batch's. With ``errors``: a query whose ``errors[i] < share * count`` so far
+        is not counted further (its share test fails whatever the older counts add)."""
+        eng = self.engine
+        ug, inv = np.unique(gids, return_inverse=True)
+        inv = inv.reshape(-1)
+        keys = list(map(self._gval.__getitem__, ug.tolist()))
+        codes = None
+        out = np.zeros(len(gids), np.int64)
+        for lo, hi, c, _ in reversed(eng._req_chunks):
+            near = (end >= lo) & (start <= hi)
+            if errors is not None:
+                near &= errors >= share * out
+            near = np.flatnonzero(near)
+            if not len(near):
+                continue
+            if type(c) is Counter:
+                get = c.get
+                out[near] += [get(keys[i], 0) for i in inv[near].tolist()]
+                continue
+            if codes is None:
+                codes = np.array([-1 if k is None else k for k in map(self.pack_key, keys)], np.int64)
+            u, j = np.unique(inv[near], return_inverse=True)   # (only the codes of these queries)
+            out[near] += c.many(codes[u], j.reshape(-1), start[near], end[near], eng._req_horizon)
+        return out
 
     def keys_of(self, codes: np.ndarray) -> list:
         """The group keys of group codes."""
@@ -953,21 +1162,7 @@ class ColumnRunner:
             starts = np.arange(0, n, REQ_CHUNK)
         else:
             starts = np.array([0])
-        actor = ctx.actor_gid()
-        codes = np.concatenate((actor, ((ctx.bucket_id() + 1) << 32) | actor))
         npc = len(starts)
-        if npc == 1:
-            ids, counts = _runs(np.sort(codes))
-            pieces = np.zeros(len(ids), np.int64)
-        else:
-            piece = np.arange(n, dtype=np.int64) // REQ_CHUNK
-            if int(codes.max()) < (1 << 62) // npc:   # one sort of (code, piece)
-                keys, counts = _runs(np.sort(codes * npc + np.concatenate((piece, piece))))
-                ids, pieces = keys // npc, keys % npc
-            else:
-                u, inv = np.unique(codes, return_inverse=True)
-                up, counts = np.unique(inv.reshape(-1) * npc + np.concatenate((piece, piece)), return_counts=True)
-                ids, pieces = u[up // npc], up % npc
         with np.errstate(invalid="ignore"):
             los = np.fmin.reduceat(ts, starts).tolist()
             his = np.fmax.reduceat(ts, starts).tolist()
@@ -979,8 +1174,8 @@ class ColumnRunner:
             top = max(top, his[k])
             pmax.append(top)
         eng._req_top = top
-        eng._req_chunks.append((min(los), max(his), ColumnCounts(ids, pieces, counts, los, his, pmax, self),
-                                top))
+        counts = ColumnCounts(ctx.actor_gid(), ctx.bucket_id(), los, his, pmax, self)
+        eng._req_chunks.append((min(los), max(his), counts, top))
         eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
 
     # ------------------------------------------------------------------ one rule
@@ -1209,27 +1404,21 @@ class ColumnRunner:
         is_join = joined[segg] & (segp == head[segg])
         ev = _Evidence(self, ctx, rows, segp, segc)     # the refs and samples of every segment
         if is_join.any():   # joins into open findings (a group's first segment)
-            js = np.flatnonzero(is_join)
+            js = np.flatnonzero(is_join).tolist()
             jfs = m.obj[gids[segg[js]]].tolist()
-            lasts = _take(tsv, last_codes[js], wm)
-            for s, f, c, last in zip(js.tolist(), jfs, segc[js].tolist(), lasts):
-                f.count += c
-                if last > f.last_ts:
-                    f.last_ts = last
-                lazy = f._src if type(f) is LazyFinding else None
-                if lazy is not None:    # not read yet: the rows join its parts
-                    if type(lazy) is not _Parts:
-                        lazy = f._src = _Parts(lazy, f._at)
-                    lazy.add(ev, s, c)
-                else:
-                    room = MAX_REFS - len(f.event_refs)
-                    if room > 0:
-                        k = max(0, min(c, room, MAX_SAMPLES - len(f.evidence)))
-                        refs, samples = ev.span(s, min(c, room), k)
-                        f.event_refs.extend(refs)
-                        if k:
-                            f.evidence.extend(samples)
-                touched[f] = None
+            jc = segc[js].tolist()
+            # count, last_ts, touched; findings not read yet keep the rows as parts of their evidence
+            read = _join(jfs, jc, _take(tsv, last_codes[js], wm), ev, js, Finding, LazyFinding, _Parts,
+                         MAX_REFS, touched)
+            for k in read:   # findings read already: their refs and samples grow now
+                f, c = jfs[k], jc[k]
+                room = MAX_REFS - len(f.event_refs)
+                if room > 0:
+                    n_s = max(0, min(c, room, MAX_SAMPLES - len(f.evidence)))
+                    refs, samples = ev.span(js[k], min(c, room), n_s)
+                    f.event_refs.extend(refs)
+                    if n_s:
+                        f.evidence.extend(samples)
         new_s = np.flatnonzero(~is_join)
         if not len(new_s):
             return
@@ -1244,12 +1433,11 @@ class ColumnRunner:
         # close times: one int object per distinct first second (many findings of a call share one)
         ufirst, inv = _distinct(first_codes)
         fcloses = _take(_take(tsv, ufirst, wm, dedup), inv)
-        made = new_findings(
-            rule.id, rule.severity, rule.title, _take(d["bucket"].values, c_row["bucket"][hpos]),
-            _take(self.plist(d["identity"], "requester", _ITEM0), c_row["identity"][hpos]),
-            _take(d["ip"].values, c_row["ip"][hpos]), rule.group, _take(tsv, first_codes, wm),
-            _take(tsv, last_codes[new_s], wm), fcloses, segc[new_s].tolist(),
-            ev, _take(_small_ints(nseg), new_s))
+        made = new_findings(   # (values, codes[, default]): gathered by the maker
+            rule.id, rule.severity, rule.title, (d["bucket"].values, c_row["bucket"][hpos]),
+            (self.plist(d["identity"], "requester", _ITEM0), c_row["identity"][hpos]),
+            (d["ip"].values, c_row["ip"][hpos]), rule.group, (tsv, first_codes, wm),
+            (tsv, last_codes[new_s], wm), fcloses, segc[new_s].tolist(), ev, (_small_ints(nseg), new_s))
         eng._all.extend(made)
         touched.update(zip(made, repeat(None)))
         # a segment followed by another of its group: its finding is closed at once
@@ -1281,7 +1469,7 @@ class ColumnRunner:
         eng = self.engine
         store = self._stores.get(rule.id)
         if store is None:
-            store = self._stores[rule.id] = _Store()
+            store = self._stores[rule.id] = _Store(bool(rule.min_share))
         span = rule.window * 60
         base = self._seq
         self._seq += ctx.batch.n
@@ -1341,18 +1529,32 @@ class ColumnRunner:
         taken = store.take(flag[:len(self._gval)]) if len(flag) > 1 else None
         items = [(base + r, ev, hit, key) for r, ev, hit, key in slow_items]
         if taken is not None:
-            taken = _rows_of(taken, np.argsort(_field(taken, "seq"), kind="stable"))
-            rows = self.stored_rows(taken, ctx.batch.dicts)
-            keys = [self._gval[g] for g in taken["gid"].tolist()]
-            if FAST_KINDS.get(rule.id, True):
-                hits = [ONE] * len(rows)
-            else:
-                kv = ctx.batch.dicts["key"].values
-                hits = [(w, kv[k], None, None) for w, k in zip(taken["w"].tolist(), _field(taken, "key").tolist())]
-            stored = list(zip(_field(taken, "seq").tolist(), rows, hits, keys))
+            stored = self.stored_items(rule, taken, ctx.batch.dicts)
+            if rule.min_share:   # entries of earlier batches first, quietly (see replay_quiet)
+                old = bisect_left(stored, base, key=_first)
+                if old:
+                    self.replay_quiet(rule, stored[:old], touched)
+                    stored = stored[old:]
             items = _merge(stored, items) if items else stored
         if items:
             self.take_sliced(rule, [(ev, hit, key) for _, ev, hit, key in items], touched)
+
+    def replay_quiet(self, rule: Rule, items: list, touched: dict) -> None:
+        """Stored entries ``(seq, row, hit, key)`` of earlier batches into the Python windows of a rule
+        with ``min_error_share``, without firing: a group stayed in the store only while no window of
+        its entries could fire (:meth:`reachable`: threshold and share, with the request counts of
+        that batch), as the event path found then; the counts read now may differ (pieces dropped
+        since), so the fire test is not made again. Keys with an open finding take ``_take``."""
+        eng = self.engine
+        add, open_ = eng._window_add, rule.open
+        pause = eng.between_rules
+        for i, (_, row, hit, key) in enumerate(items):
+            if pause is not None and i and not i % TAKE_SLICE:
+                pause()
+            if key in open_:
+                eng._take(rule, [(row, hit, key)], touched)
+            else:
+                add(rule, key, row.ts, row, hit, True)
 
     def take_sliced(self, rule: Rule, items: list, touched: dict) -> None:
         """``RuleEngine._take`` in slices of TAKE_SLICE hits, the engine's ``between_rules`` hook
@@ -1372,8 +1574,13 @@ class ColumnRunner:
         """Flagged gids whose stored entries reach the threshold (or the distinct count) within some
         window of ``span`` seconds: a necessary condition of the Python window firing. Only windows
         holding one of this batch's entries can be new: entries before ``since[gid]`` (the group's
-        oldest new entry - span) are left out."""
-        sel = store.select(candidates, since)
+        oldest new entry - span) are left out. With ``min_error_share``, a window that reaches the
+        threshold counts only when its summed weight is that share of the group's requests over
+        [its newest entry - span, that entry] (a window the engine fires in holds no more than that
+        weight, and reads those requests: ``RuleEngine._window_add``; integer weights only, whose
+        float sums are exact)."""
+        sel = store.select(candidates, since, ("gid", "ts", "w") if rule.distinct is None else
+                           ("gid", "ts", "w", "codes", "hasval"))
         if sel is None:
             return []
         g, t, w = sel["gid"], sel["ts"], sel["w"]
@@ -1395,6 +1602,10 @@ class ColumnRunner:
         cs = np.concatenate(([0], np.cumsum(w, dtype=np.float64)))
         sums = cs[1:] - cs[left]
         hit = sums >= thr
+        if rule.min_share and store.exact and hit.any():   # and the errors' share of the group's requests there
+            at = np.flatnonzero(hit)
+            s = sums[at]
+            hit[at[s < rule.min_share * self.requests_in(g[at], t[at] - span, t[at], s, rule.min_share)]] = False
         if hit.any():
             out.update(_unique(g[hit]).tolist())
         if rule.distinct is not None:
@@ -1411,6 +1622,18 @@ class ColumnRunner:
                         out.add(gg)
         return sorted(out)
 
+    def stored_items(self, rule: Rule, data: dict[str, np.ndarray], dicts: Dicts) -> list[tuple]:
+        """Stored entries as the engine takes them: ``(seq, row, hit, group key)`` in arrival order."""
+        data = _rows_of(data, np.argsort(_field(data, "seq"), kind="stable"))
+        rows = self.stored_rows(data, dicts)
+        keys = [self._gval[g] for g in data["gid"].tolist()]
+        if FAST_KINDS.get(rule.id, True):
+            hits = [ONE] * len(rows)
+        else:
+            kv = dicts["key"].values
+            hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), _field(data, "key").tolist())]
+        return list(zip(_field(data, "seq").tolist(), rows, hits, keys))
+
     def stored_rows(self, taken: dict[str, np.ndarray], dicts: Dicts) -> list[Row]:
         cols = {name: _field(taken, name) for name in STORE_TABLES}
         return _rows(dicts, cols, _field(taken, "bytes"), _field(taken, "line"), taken["ts"])
@@ -1423,7 +1646,8 @@ class ColumnRunner:
 
     def materialize(self) -> None:
         """Replay every stored entry into the engine's Python windows (before an event-path batch
-        or a batch of another pipeline's dictionaries)."""
+        or a batch of another pipeline's dictionaries; every entry is of an earlier batch: quietly
+        for rules with ``min_error_share``, :meth:`replay_quiet`)."""
         if self._dicts is None or not any(s.chunks for s in self._stores.values()):
             return
         eng = self.engine
@@ -1434,15 +1658,11 @@ class ColumnRunner:
                 continue
             store.clear()
             rule = eng._by_id[rule_id]
-            data = _rows_of(data, np.argsort(_field(data, "seq"), kind="stable"))
-            rows = self.stored_rows(data, self._dicts)
-            keys = [self._gval[g] for g in data["gid"].tolist()]
-            if FAST_KINDS.get(rule_id, True):
-                hits = [ONE] * len(rows)
+            items = self.stored_items(rule, data, self._dicts)
+            if rule.min_share:   # (all of earlier batches: see replay_quiet)
+                self.replay_quiet(rule, items, touched)
             else:
-                kv = self._dicts["key"].values
-                hits = [(w, kv[k], None, None) for w, k in zip(data["w"].tolist(), _field(data, "key").tolist())]
-            eng._take(rule, list(zip(rows, hits, keys)), touched)
+                eng._take(rule, [(row, hit, key) for _, row, hit, key in items], touched)
 
     def load_lazy(self) -> None:
         """Build the refs and samples of every finding made in bulk that has not been read yet (their

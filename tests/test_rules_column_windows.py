@@ -1,0 +1,306 @@
+"""Windowed rules on the column path: the error-share test made in numpy (groups reach the Python
+windows only when a window of theirs could fire on threshold *and* share), request counts read without
+a sort (``ColumnCounts.many``, the C ``count_codes``), and entries of earlier batches replayed quietly;
+each against the event path or its plain reference, on built scenarios and random traffic."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s3tail.core import columns
+from s3tail.core.columns import from_events
+from s3tail.core.rules import RuleEngine, vector
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
+sys.path.insert(0, str(Path(__file__).parent))
+import rulekit  # noqa: E402
+from test_rules_columns import by_columns, by_events, by_mixed, fingerprint  # noqa: E402
+
+C = vector.speedups
+needs_c = pytest.mark.skipif(C is None or not hasattr(C, "count_codes"),
+                             reason="C extension not built (no compiler) or S3TAIL_PURE_PYTHON set")
+SHARE_RULES = ("s3.object_access_errors", "s3.enumeration")
+SMALL = {"rules": {"s3.object_access_errors": {"window": 10, "threshold": 4},
+                   "s3.enumeration": {"window": 5, "threshold": 6}}}
+
+
+def user(i: int) -> str:
+    return f"arn:aws:iam::123456789012:user/s{i}"
+
+
+def by_batches(batches: list, config=None, columns_path=True) -> RuleEngine:
+    """One engine over the given batches (lists of events), column or event path, then flush."""
+    engine = RuleEngine(config or {})
+    dicts = columns.Dicts()
+    for part in batches:
+        if columns_path:
+            engine.process_columns(from_events(part, dicts))
+        else:
+            engine.process_batch(part)
+    engine.flush()
+    return engine
+
+
+def same_by_batches(batches: list, config=None) -> list:
+    ref = by_batches(batches, config, False)
+    col = by_batches(batches, config, True)
+    assert fingerprint(col.findings()) == fingerprint(ref.findings())
+    return ref.findings()
+
+
+def share_traffic(seed: int, groups: int = 10) -> list:
+    """Per group (bucket, actor) a steady stream whose error share (403, 404, 405) sits near, under or over
+    the rules' 25%, with bursts, in time order with jitter; a few groups anonymous (actor: the IP)."""
+    rnd = random.Random(seed)
+    out = []
+    for g in range(groups):
+        share = rnd.choice([0.05, 0.15, 0.22, 0.25, 0.28, 0.4, 0.8])
+        anon = g % 5 == 4
+        t = rnd.uniform(0, 1800)
+        for i in range(rnd.randrange(40, 300)):
+            t += rnd.expovariate(1 / rnd.choice([5, 20, 60]))
+            err = rnd.random() < share
+            out.append(rulekit.ev(at=t + rnd.uniform(-30, 30), requester=None if anon else user(g % 7),
+                                  remote_ip=f"192.0.2.{g}", bucket=f"b{g % 3}", key=f"k/{rnd.randrange(30)}",
+                                  http_status=rnd.choice([403, 404, 405]) if err else rnd.choice([200, 204])))
+    out.sort(key=lambda e: e.ts)
+    return out
+
+
+def late(events: list, seed: int) -> list:
+    """A late log object: a slice of events moved to the end (they arrive after newer ones)."""
+    rnd = random.Random(seed)
+    a = rnd.randrange(len(events) // 2)
+    b = a + rnd.randrange(len(events) // 8, len(events) // 3)
+    return events[:a] + events[b:] + events[a:b]
+
+
+# ------------------------------------------------------------------ against the event path
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("batch", [37, 400, 5000])
+def test_error_share_near_the_boundary_random(seed, batch):
+    """Random groups around the share boundary, in order and with a late log object: the column path's
+    findings are the event path's (both share rules find something over the seeds)."""
+    events = share_traffic(seed)
+    for evs, config in ((events, None), (events, SMALL), (late(events, seed), SMALL)):
+        ref = by_events(evs, batch, config)
+        col = by_columns(evs, batch, config)
+        assert fingerprint(col.findings()) == fingerprint(ref.findings())
+        mixed = by_mixed(evs, batch, config, event_path=lambda k: k % 4 == 2)
+        assert fingerprint(mixed.findings()) == fingerprint(ref.findings())
+
+
+def test_share_rules_fire_over_the_seeds():
+    """(The random traffic above is not vacuous: both share rules fire, and some groups reach the
+    threshold without the share.)"""
+    fired = set()
+    for seed in (1, 2, 3, 4):
+        fired |= {f.rule_id for f in by_columns(share_traffic(seed), 400, SMALL).findings()}
+    assert set(SHARE_RULES) <= fired
+
+
+def test_low_share_groups_stay_in_the_store():
+    """A busy actor with a steady few-percent error rate reaches the threshold in every window but not
+    the share: it never enters the Python windows (its entries stay stored), and fires, as the event
+    path does, once its errors become a real share."""
+    steady = [rulekit.ev(at=i * 2.0, http_status=403 if i % 20 == 0 else 200, key=f"k{i % 9}")
+              for i in range(3000)]
+    burst = [rulekit.ev(at=10000 + i * 2.0, http_status=403, key=f"k{i}") for i in range(12)]
+    batches = [steady[i:i + 500] for i in range(0, 3000, 500)]
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    for part in batches:
+        engine.process_columns(from_events(part, dicts))
+    rule = engine._by_id["s3.object_access_errors"]
+    assert not rule.windows and not rule.open
+    assert engine._columns._stores[rule.id].n > 5
+    engine.process_columns(from_events(burst, dicts))
+    assert rule.open
+    found = same_by_batches(batches + [burst])
+    assert [f.count for f in found if f.rule_id == rule.id] == [12]
+
+
+def test_stored_entries_replayed_without_a_second_share_test():
+    """Errors that failed the share test when they arrived (many requests then) are replayed into the
+    Python windows batches later, when those requests are no longer counted (hours of event time
+    since): they must not fire then; the late errors that join them fire, with the event path's
+    request count in the finding's details."""
+    who = dict(requester=user(1), bucket="acme-data")
+    early = ([rulekit.ev(at=i * 60.0, http_status=403, key=f"e{i}", **who) for i in range(6)]
+             + [rulekit.ev(at=i * 4.0, key=f"ok{i}", **who) for i in range(120)])
+    early.sort(key=lambda e: e.ts)
+    later = [rulekit.ev(at=14000 + i, requester=user(2), key=f"x{i}") for i in range(50)]
+    late_errors = [rulekit.ev(at=400 + i, http_status=403, key=f"l{i}", **who) for i in range(2)]
+    found = same_by_batches([early, later, late_errors])
+    f = [f for f in found if f.rule_id == "s3.object_access_errors"]
+    assert len(f) == 1 and f[0].count == 8 and f[0].details["requests"] == 7
+    # the late errors through the event path: the stored entries move into the Python windows first
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    for part in (early, later):
+        engine.process_columns(from_events(part, dicts))
+    engine.process_batch(late_errors)
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(found)
+
+
+def test_late_log_object_after_the_first_segment_was_pruned():
+    """A late error (a window older than the group's newest) stored beside entries that a newer one
+    makes too old for any window, of a group whose errors fail the share test (it stays stored where
+    the engine's Python windows would keep its segments): the store keeps the group's entries while it
+    holds the late one, so the replay builds the event path's segments (the late one's own)."""
+    def err(at):
+        return rulekit.ev(at=at, http_status=403, key=f"k{at}")
+
+    def ok(at):
+        return rulekit.ev(at=at, key=f"o{at}")
+
+    first = sorted([err(0), err(10), err(20)] + [ok(i) for i in range(100)], key=lambda e: e.ts)
+    later = [[err(-5000)], [err(5000)] + [ok(5000 + i) for i in range(20)], [err(-4990), err(-4980)]]
+    found = same_by_batches([first] + later, {"rules": {"s3.object_access_errors": {"threshold": 3}}})
+    assert [(f.count, f.first_ts) for f in found if f.rule_id == "s3.object_access_errors"] == [
+        (3, rulekit.T0 - 5000)]
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_distinct_values_near_the_boundary(seed):
+    """A distinct-keys window (mass download's ``distinct``) beside the share rules: groups whose stored
+    entries hold about ``distinct`` different keys, in order and late."""
+    rnd = random.Random(seed)
+    events = [rulekit.ev(at=i * 2.0 + rnd.uniform(-20, 20), requester=user(rnd.randrange(4)),
+                         key=f"k/{rnd.randrange(14)}", bytes_sent=rnd.choice([10, 1000, None]),
+                         http_status=rnd.choice([200, 200, 200, 403])) for i in range(2500)]
+    events.sort(key=lambda e: e.ts)
+    config = {"rules": {"s3.mass_download": {"distinct": 11, "window": 3},
+                        "s3.object_access_errors": {"window": 10, "threshold": 4}}}
+    for evs in (events, late(events, seed)):
+        for batch in (60, 900):
+            ref = by_events(evs, batch, config)
+            assert fingerprint(by_columns(evs, batch, config).findings()) == fingerprint(ref.findings())
+            assert any(f.rule_id == "s3.mass_download" for f in ref.findings())
+
+
+# ------------------------------------------------------------------ request counts
+
+def test_requests_in_is_the_engines_count():
+    """``ColumnRunner.requests_in`` (many keys and spans at once, over the counts of column batches,
+    pieces in time order and not, and of event batches) against ``RuleEngine._requests`` one by one."""
+    events = share_traffic(7, groups=14)
+    rnd = random.Random(7)
+    for i in range(0, len(events), 600):   # pieces out of time order in some batches
+        if rnd.random() < 0.4:
+            part = events[i:i + 600]
+            rnd.shuffle(part)
+            events[i:i + 600] = part
+    engine = RuleEngine(SMALL)
+    dicts = columns.Dicts()
+    kinds = set()
+    runner = None
+    for k, i in enumerate(range(0, len(events), 600)):
+        part = events[i:i + 600]
+        if k % 5 == 3:
+            engine.process_batch(part)
+        else:
+            engine.process_columns(from_events(part, dicts))
+        runner = engine._columns
+        kinds |= {getattr(c, "ordered", "counter") for _, _, c, _ in engine._req_chunks}
+        keys = ([user(g) for g in range(8)] + [(f"b{g % 3}", user(g)) for g in range(8)]
+                + ["192.0.2.4", ("b1", "192.0.2.4"), "nobody", ("b9", user(1))])
+        gids = np.array([runner.gid(key) for key in keys], np.int64)
+        ends = np.array([e.ts for e in rnd.sample(part, len(gids))]) + rnd.choice([0, 100])
+        starts = ends - rnd.choice([60, 600, 3600])
+        got = runner.requests_in(gids, starts, ends)
+        want = [engine._requests(runner._gval[g], s, e) for g, s, e in zip(gids.tolist(), starts, ends)]
+        assert got.tolist() == want
+        # counting stopped early where the share test fails anyway: the same verdicts
+        errors = np.array([rnd.randrange(0, 2 * w + 2) for w in want], np.float64)
+        capped = runner.requests_in(gids, starts, ends, errors, 0.25)
+        assert (errors < 0.25 * capped).tolist() == (errors < 0.25 * np.array(want)).tolist()
+        assert (capped <= np.array(want)).all()
+    assert kinds == {True, False, "counter"}
+    assert sum(want) > 0
+
+
+@needs_c
+def test_count_codes_as_python():
+    """The C ``count_codes`` against its pure-Python form: actor and pair codes, codes no row has, -1,
+    repeated codes, one piece or many, actor -1 rows."""
+    rng = np.random.default_rng(3)
+    for t in range(400):
+        n = int(rng.integers(0, 1500))
+        chunk = int(rng.integers(1, 300))
+        actor = rng.integers(-1, 40, n).astype(np.int64)
+        bid = rng.integers(0, 5, n).astype(np.int64)
+        k = int(rng.integers(1, 10))
+        codes = np.concatenate((rng.integers(-1, 50, k), ((rng.integers(0, 7, k) + 1) << 32) | rng.integers(0, 45, k)))
+        codes = np.sort(codes).astype(np.int64)
+        npc = max(1, -(-n // chunk)) if t % 2 else 1
+        a, b = np.zeros(len(codes) * npc, np.int64), np.zeros(len(codes) * npc, np.int64)
+        C.count_codes(actor, bid, codes, a, chunk)
+        vector._count_codes_py(actor, bid, codes, b, chunk)
+        assert a.tolist() == b.tolist()
+    with pytest.raises(ValueError):
+        C.count_codes(actor, bid, codes[::-1].copy(), a, chunk)
+    with pytest.raises(TypeError):
+        C.count_codes(actor.astype(np.int32), bid, codes, a, chunk)
+
+
+@needs_c
+def test_prune_keep_as_python():
+    """The C ``prune_keep`` against the store's pure-Python form: the same kept mask, dropped count and
+    per-gid sums, with and without a live mask and late entries."""
+    rng = np.random.default_rng(4)
+    for t in range(300):
+        n, groups = int(rng.integers(0, 800)), int(rng.integers(1, 60))
+        gid = rng.integers(0, groups, n).astype(np.int64)
+        ts = rng.uniform(0, 20000, n).round()
+        late, hasval = rng.random(n) < 0.2, rng.random(n) < 0.5
+        live = None if t % 3 else rng.random(n) < 0.8
+        w = rng.integers(0, 5000, n).astype(np.int64)
+        stores = []
+        for _ in range(2):
+            store = vector._Store()
+            store.grow(groups)
+            store.newest[:] = rng.uniform(0, 25000, groups).round() if not stores else stores[0].newest
+            store.weight[:] = 1e9
+            store.valued[:] = 10 ** 6
+            stores.append(store)
+        span, limit = float(rng.choice([300, 3600])), float(rng.uniform(0, 15000))
+        floor = stores[0].newest - span
+        floor[rng.random(groups) < 0.2] = -np.inf     # (gids holding a late entry)
+        a, b = np.empty(n, bool), np.empty(n, bool)
+        args = (ts, gid, late, live, floor, limit, w, hasval)
+        da = C.prune_keep(*args, stores[0].weight, stores[0].valued, a)
+        db = vector._prune_keep_py(*args, stores[1].weight, stores[1].valued, b)
+        assert da == db and a.tolist() == b.tolist()
+        assert stores[0].weight.tolist() == stores[1].weight.tolist()
+        assert stores[0].valued.tolist() == stores[1].valued.tolist()
+    with pytest.raises(IndexError):
+        C.prune_keep(ts, gid + groups, late, live, floor, limit, w, hasval, stores[0].weight, stores[0].valued, a)
+    with pytest.raises(TypeError):
+        C.prune_keep(ts.astype(np.float32), gid, late, live, floor, limit, w, hasval, stores[0].weight,
+                     stores[0].valued, a)
+
+
+@needs_c
+def test_select_rows_as_python():
+    """The C ``select_rows`` against its pure-Python form: flagged gids, ``since`` per gid (-inf, inf and
+    times between), with and without a live mask."""
+    rng = np.random.default_rng(5)
+    for t in range(300):
+        n, groups = int(rng.integers(0, 800)), int(rng.integers(1, 60))
+        gid = rng.integers(0, groups, n).astype(np.int64)
+        ts = rng.uniform(0, 1000, n).round()
+        live = None if t % 3 else rng.random(n) < 0.7
+        flag = rng.random(groups) < 0.5
+        since = rng.choice([-np.inf, np.inf, 300.0, 700.0], groups)
+        out = np.empty(n, np.int64)
+        k = C.select_rows(gid, ts, live, flag, since, out)
+        assert out[:k].tolist() == vector._select_rows_py(gid, ts, live, flag, since).tolist()
+    with pytest.raises(IndexError):
+        C.select_rows(np.array([groups], np.int64), np.zeros(1), None, flag, since, np.empty(1, np.int64))
