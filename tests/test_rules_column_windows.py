@@ -167,6 +167,20 @@ def test_late_log_object_after_the_first_segment_was_pruned():
         (3, rulekit.T0 - 5000)]
 
 
+def test_late_delete_after_the_first_segment_was_pruned():
+    """The same for a rule without a share setting (``s3.mass_delete``, threshold 3): a late delete
+    (an hour before the group's first), a newer one that makes the first batch's deletes too old for
+    any window, then two more late ones. The event path fires on the late window (three deletes);
+    the store must keep the group's entries while it holds a late one, or the replay would let the
+    late delete open the first segment and the later ones join the wrong window (no finding)."""
+    def rm(at):
+        return rulekit.ev("REST.DELETE.OBJECT", key=f"d{at}", at=at, http_status=204)
+
+    batches = [[rm(0), rm(100)], [rm(-5000)], [rm(5000)], [rm(-4990), rm(-4980)]]
+    found = same_by_batches(batches, {"rules": {"s3.mass_delete": {"threshold": 3}}})
+    assert [(f.count, f.first_ts) for f in found if f.rule_id == "s3.mass_delete"] == [(3, rulekit.T0 - 5000)]
+
+
 @pytest.mark.parametrize("seed", [5, 6])
 def test_distinct_values_near_the_boundary(seed):
     """A distinct-keys window (mass download's ``distinct``) beside the share rules: groups whose stored

@@ -72,16 +72,16 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   one batch (groups promoted to the Python window code are replayed after the other rows of that
   rule); the set of findings and their contents do not.
 * The store keeps, per group, the entries within the window of the group's newest entry, and late
-  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and (rules
-  with ``min_error_share``) while a group holds such a late entry, all of its entries (so that a
-  replay builds the event path's segments: the late entry's own, beside the one the older entries
-  opened); it is pruned when the engine sweeps. A group promoted later replays what the store kept.
-  The event path's window segments differ in three corner cases only: a late log object more than
-  ``IDLE_SECONDS`` older than the newest event, whose segment the event path sweeps up to an hour
-  earlier than the store drops it; groups with more than ``MAX_SEGMENTS`` late segments at once; and
-  (rules without ``min_error_share``) a late entry stored before newer entries made the ones that
-  opened the group's first segment too old to keep: replayed, it opens that segment itself. None
-  occurs in the tests' traffic (generated, episodes, out-of-order batches).
+  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and while a
+  group holds such a late entry, all of its entries (so that a replay builds the event path's
+  segments: the late entry's own, beside the one the older entries opened; without that hold, a
+  late entry replayed after the entries that opened the group's first segment were dropped would
+  open that segment itself, and a window the event path fires would not fire); it is pruned when
+  the engine sweeps. A group promoted later replays what the store kept. The event path's window
+  segments differ in two corner cases only: a late log object more than ``IDLE_SECONDS`` older than
+  the newest event, whose segment the event path sweeps up to an hour earlier than the store drops
+  it; and groups with more than ``MAX_SEGMENTS`` late segments at once. Neither occurs in the tests'
+  traffic (generated, episodes, out-of-order batches).
 * A group once promoted stays in the Python window code until the engine's sweep drops its window
   (6 h idle), as in the event path (speed only).
 * ``process_batch`` after ``process_columns`` on one engine first replays every stored entry into
@@ -1469,7 +1469,7 @@ class ColumnRunner:
         eng = self.engine
         store = self._stores.get(rule.id)
         if store is None:
-            store = self._stores[rule.id] = _Store(bool(rule.min_share))
+            store = self._stores[rule.id] = _Store(True)   # (hold_late: the event path's segments, see above)
         span = rule.window * 60
         base = self._seq
         self._seq += ctx.batch.n
