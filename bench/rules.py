@@ -4,11 +4,13 @@
     python bench/rules.py /tmp/gen-200k.log [--runs 5] [--config FILE] [--disable RULE_ID ...]
 
 Two paths are measured. **Columns** (the fast ingest path): parse alone as column batches
-(``ingest.iter_column_batches``: ``colblock.from_block`` over blocks of ``--block-mb`` MB, default 16 as
-the ingest's batches, when the C extension has it, else
+(``ingest.iter_column_batches``: ``colblock.from_block`` over blocks of ``--block-mb`` MB, default
+``ingest.INGEST_BLOCK`` as the ingest's batches, when the C extension has it, else
 ``columns.from_events`` over batches of ``--column-batch`` events), parse + ``RuleEngine.process_columns``
-(then ``flush``), the difference per event and its ratio to parse, and the rules over batches already
-built. **Events**: as before (below).
+over those batches joined as the ingest and ``s3tail scan`` join them for the rules (``ingest.coalesce``
+up to ``--rules-rows`` rows, default ``ingest.RULES_ROWS``; the joining is counted as the rules' cost),
+then ``flush``; the difference per event and its ratio to parse, and the rules over joined batches
+already built. **Events**: as before (below).
 
 ``--config`` runs the rules with a config file (e.g. the generator's web buckets listed in
 ``public_buckets``: without it every anonymous visitor IP of a website bucket is a finding).
@@ -28,6 +30,7 @@ import time
 
 from s3tail.core import columns
 from s3tail.core.event import Event
+from s3tail.core.ingest import INGEST_BLOCK, RULES_ROWS, coalesce
 from s3tail.core.reader import iter_sources
 from s3tail.core.rules import RuleEngine
 from s3tail.core.rules.cli import BATCH
@@ -81,7 +84,8 @@ def rules_only(events: list) -> tuple[float, float]:
 
 
 COLUMN_BATCH = 8192
-BLOCK_MB = 16.0     # the ingest's column batches: 16 MB of log lines each (~27,000 rows of generated logs)
+BLOCK_MB = INGEST_BLOCK / (1 << 20)   # the ingest's column batches (16 MB of log lines: ~27,000 generated rows)
+RULES = RULES_ROWS                    # rows per joined batch handed to the rules (ingest.coalesce)
 
 
 FORCE_EVENTS = False
@@ -120,8 +124,13 @@ def columns_parse_only(path: str) -> tuple[tuple[float, float], int]:
     return since(t0), n
 
 
+def rules_batches(path: str, dicts: columns.Dicts):
+    """The column batches joined for the rules, as ``ingest.ingest`` and ``s3tail scan`` join them."""
+    return coalesce(column_batches(path, dicts), RULES)
+
+
 def columns_and_rules(path: str) -> tuple[tuple[float, float], int]:
-    return timed_rules(column_batches(path, columns.Dicts()), True)
+    return timed_rules(rules_batches(path, columns.Dicts()), True)
 
 
 def columns_rules_only(batches: list) -> tuple[float, float]:
@@ -136,10 +145,10 @@ def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> No
         a = statistics.median(t[k] for t in alone_t)
         print(f"[{label} {clock}] parse alone:        {p:8.3f} s  {n / p:12,.0f} events/s  {p / n * 1e6:6.2f} us/event")
         print(f"[{label} {clock}] parse + all rules:  {b:8.3f} s  {n / b:12,.0f} events/s")
-        print(f"[{label} {clock}] rules (difference): {b - p:8.3f} s  {(b - p) / n * 1e6:6.2f} us/event  "
-              f"ratio rules/parse = {(b - p) / p:6.1%}")
-        print(f"[{label} {clock}] rules over batches: {a:8.3f} s  {a / n * 1e6:6.2f} us/event  "
-              f"ratio rules/parse = {a / p:6.1%}  target < {target:.0%}: {'met' if a / p < target else 'NOT met'}")
+        for what, cost in (("rules (difference)", b - p), ("rules over batches", a)):
+            print(f"[{label} {clock}] {what}: {cost:8.3f} s  {cost / n * 1e6:6.2f} us/event  "
+                  f"ratio rules/parse = {cost / p:6.1%}  target < {target:.0%}: "
+                  f"{'met' if cost / p < target else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="turn a rule off (repeatable), e.g. to see one rule's share")
     ap.add_argument("--column-batch", type=int, default=COLUMN_BATCH, help="events per from_events batch")
     ap.add_argument("--block-mb", type=float, default=BLOCK_MB, help="MB per from_block block")
+    ap.add_argument("--rules-rows", type=int, default=RULES,
+                    help="rows per joined batch handed to the rules (default: the ingest's)")
     ap.add_argument("--no-events", action="store_true", help="measure the column path only")
     ap.add_argument("--from-events", action="store_true", help="column batches from columns.from_events "
                     "even when colblock.from_block is available")
     args = ap.parse_args(argv)
     from s3tail.core.cli import tune_gc
     tune_gc()  # the garbage collector's thresholds of the `s3tail` command (scan, the app)
-    globals().update(COLUMN_BATCH=args.column_batch, BLOCK_MB=args.block_mb, FORCE_EVENTS=args.from_events)
+    globals().update(COLUMN_BATCH=args.column_batch, BLOCK_MB=args.block_mb, FORCE_EVENTS=args.from_events,
+                     RULES=args.rules_rows)
     if args.config:
         from s3tail.core.config import load_config
 
@@ -165,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     for rule_id in args.disable:
         CONFIG.setdefault("rules", {}).setdefault(rule_id, {})["enabled"] = False
     print("command: python bench/rules.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    built = list(column_batches(args.path, columns.Dicts()))
+    built = list(rules_batches(args.path, columns.Dicts()))
     cn, cfind, times = measure(args.runs, columns_parse_only, columns_and_rules, lambda: columns_rules_only(built),
                                args.path)
-    print(f"columns: {cn:,} rows ({column_source()}, {len(built)} batches), findings: {cfind:,}, "
-          f"runs: {args.runs} (medians)")
+    print(f"columns: {cn:,} rows ({column_source()}, blocks of {BLOCK_MB:g} MB; the rules over {len(built)} "
+          f"batches of up to {RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians)")
     report("columns", cn, *times)
     if args.no_events:
         return 0
