@@ -1733,10 +1733,15 @@ def _rows(dicts: Dicts, codes: dict[str, np.ndarray], sent: np.ndarray, line: np
           ts: np.ndarray | None) -> list[Row]:
     """Light rows from codes; ``ts``: the event times to use (stored entries: the time the engine
     used when the entry arrived), else each row's own (None where it has none)."""
-    tv = _take(dicts["time"].values, codes["time"])
-    n = len(tv)
+    n = len(codes["time"])
     if not n:
         return []
+    # times per distinct code (a busy second is one code for thousands of rows: one text, not one each)
+    ut, at = _distinct(codes["time"])
+    utv = _take(dicts["time"].values, ut)
+    texts = _take(list(map(time_text, utv)), at)
+    if ts is None:
+        ts_list = _take(time_ts_list(utv), at)
     rq = list(zip(*_take(dicts["request"].values, codes["request"])))    # per field, the rows' values
     iv = list(zip(*_take(dicts["identity"].values, codes["identity"])))
     none = [None] * n
@@ -1744,8 +1749,7 @@ def _rows(dicts: Dicts, codes: dict[str, np.ndarray], sent: np.ndarray, line: np
         rq[0], _lookup(dicts, codes, "bucket"), _lookup(dicts, codes, "key"), rq[1], rq[2], iv[0],
         _lookup(dicts, codes, "ip"), rq[3], rq[4], _none_at(sent.tolist(), -1),
         map(_ITEM0, _take(dicts["client"].values, codes["client"])), iv[4], _lookup(dicts, codes, "object"),
-        _none_at(line.tolist(), -1), map(time_text, tv), time_ts_list(tv) if ts is None else ts.tolist(), none,
-        none)))
+        _none_at(line.tolist(), -1), texts, ts_list if ts is None else ts.tolist(), none, none)))
 
 
 def _none_at(values: list, missing) -> list:
