@@ -201,9 +201,13 @@ def test_distinct_values_near_the_boundary(seed):
 
 # ------------------------------------------------------------------ request counts
 
-def test_requests_in_is_the_engines_count():
+@pytest.mark.parametrize("kept", [None, 1])
+def test_requests_in_is_the_engines_count(kept, monkeypatch):
     """``ColumnRunner.requests_in`` (many keys and spans at once, over the counts of column batches,
-    pieces in time order and not, and of event batches) against ``RuleEngine._requests`` one by one."""
+    pieces in time order and not, and of event batches) against ``RuleEngine._requests`` one by one;
+    ``kept=1``: every batch's counts but the newest compacted (``ColumnCounts.compact``)."""
+    if kept is not None:
+        monkeypatch.setattr(vector, "REQ_ROWS_KEPT", kept)
     events = share_traffic(7, groups=14)
     rnd = random.Random(7)
     for i in range(0, len(events), 600):   # pieces out of time order in some batches
@@ -215,6 +219,7 @@ def test_requests_in_is_the_engines_count():
     dicts = columns.Dicts()
     kinds = set()
     runner = None
+    compacted = False
     for k, i in enumerate(range(0, len(events), 600)):
         part = events[i:i + 600]
         if k % 5 == 3:
@@ -223,6 +228,9 @@ def test_requests_in_is_the_engines_count():
             engine.process_columns(from_events(part, dicts))
         runner = engine._columns
         kinds |= {getattr(c, "ordered", "counter") for _, _, c, _ in engine._req_chunks}
+        rowless = [c.actor is None for _, _, c, _ in engine._req_chunks if isinstance(c, vector.ColumnCounts)]
+        compacted |= any(rowless)
+        assert not (rowless and rowless[-1])   # (the newest batch's counts: rows)
         keys = ([user(g) for g in range(8)] + [(f"b{g % 3}", user(g)) for g in range(8)]
                 + ["192.0.2.4", ("b1", "192.0.2.4"), "nobody", ("b9", user(1))])
         gids = np.array([runner.gid(key) for key in keys], np.int64)
@@ -238,6 +246,49 @@ def test_requests_in_is_the_engines_count():
         assert (capped <= np.array(want)).all()
     assert kinds == {True, False, "counter"}
     assert sum(want) > 0
+    assert compacted == (kept is not None)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_error_share_with_compacted_counts(seed, monkeypatch):
+    """The share rules over request counts compacted as soon as a newer batch comes (a busy follow):
+    the event path's findings, in order and with a late log object."""
+    monkeypatch.setattr(vector, "REQ_ROWS_KEPT", 1)
+    events = share_traffic(seed)
+    for evs in (events, late(events, seed)):
+        for batch in (37, 400):
+            ref = by_events(evs, batch, SMALL)
+            assert fingerprint(by_columns(evs, batch, SMALL).findings()) == fingerprint(ref.findings())
+
+
+def test_compacted_counts_as_rows():
+    """``ColumnCounts`` after ``compact``: the same counts per piece (``per_piece``, ``many``) and per
+    key (``within``) as from its rows, for actor and pair codes, codes no row has, and -1."""
+    rnd = np.random.default_rng(4)
+    for npc, n in ((1, 500), (4, 4 * vector.REQ_CHUNK - 7)):
+        actor = rnd.integers(0, 40, n)
+        bid = rnd.integers(0, 3, n)
+        lo = [float(k * 10) for k in range(npc)]
+        hi = [x + 9 for x in lo]
+        runner = vector.ColumnRunner(RuleEngine({}), {})
+        for g in range(41):
+            runner.gid(user(g))
+        runner._bval.extend(["b0", "b1", "b2"])
+        runner._bid.update({"b0": 0, "b1": 1, "b2": 2})
+        codes = np.array(sorted({*range(45), *(((b + 1) << 32) | a for b in range(3) for a in (0, 5, 39)), -1}))
+        keys = [user(a) for a in range(41)] + [("b1", user(5)), ("b9", user(1))]
+
+        def counts():
+            return vector.ColumnCounts(actor, bid, lo, hi, list(hi), runner)
+        rows, comp = counts(), counts()
+        comp.compact()
+        assert comp.actor is None
+        assert (comp.per_piece(codes) == rows.per_piece(codes)).all()
+        assert comp.per_piece(np.arange(40)).sum() == n and comp.per_piece(codes).sum() > n
+        inv = np.arange(len(codes))
+        start, end = np.full(len(codes), 0.0), np.full(len(codes), 12.0)
+        assert (counts().many(codes, inv, start, end, 0) == comp.many(codes, inv, start, end, 0)).all()
+        assert [counts().within(k, 0, 25, 0) for k in keys] == [comp.within(k, 0, 25, 0) for k in keys]
 
 
 @needs_c

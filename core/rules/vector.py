@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import fnmatch
 from bisect import bisect_left, bisect_right
-from collections import Counter, namedtuple
+from collections import Counter, deque, namedtuple
 from itertools import accumulate, chain, repeat
 from operator import add, attrgetter, itemgetter, le
 from typing import Any
@@ -116,6 +116,7 @@ STORE_INTS = ("seq", "line", "bytes")   # a store chunk's int64 columns, kept as
 NONE = np.zeros(0, dtype=np.intp)
 LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 TAKE_SLICE = 1000           # hits per RuleEngine._take call when a pause hook is set (see take_sliced)
+REQ_ROWS_KEPT = 262_144     # rows of request counts kept as rows (the newest batches; older ones compacted)
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 DEAD_SHARE = 0.25           # a store chunk's entries are copied once this share of its rows is dropped
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
@@ -227,15 +228,42 @@ class ColumnCounts:
             known.update(zip(miss, self._count_rows(np.array(miss, np.int64))))
         return np.array([known[c] for c in cl], np.int64).reshape(len(cl), self.npc)
 
+    def compact(self) -> None:
+        """Forget the rows (16 bytes each), keeping every code's rows per piece (sorted, as
+        :meth:`within` reads them): a batch past the newest :data:`REQ_ROWS_KEPT` rows, whose rows
+        would otherwise be held for as long as the share windows need the batch's counts (a busy
+        follow: millions of rows an hour, where the distinct codes per piece are few)."""
+        if self.actor is None:
+            return
+        if self.ids is None:
+            self._sort()
+        self.actor = self.bid = None
+
     def _count_rows(self, codes: np.ndarray) -> np.ndarray:
         """:meth:`per_piece` from the rows (no sort of the batch): the C ``count_codes``, else
-        :func:`_count_codes_py`."""
+        :func:`_count_codes_py`; after :meth:`compact`, from the sorted counts."""
+        if self.actor is None:
+            return self._count_sorted(codes)
         k, npc = len(codes), self.npc
         order = np.argsort(codes)
         per = np.zeros(k * npc, np.int64)
         (_COUNT_CODES or _count_codes_py)(self.actor, self.bid, codes[order], per, REQ_CHUNK)
         out = np.empty((k, npc), np.int64)
         out[order] = per.reshape(k, npc)
+        return out
+
+    def _count_sorted(self, codes: np.ndarray) -> np.ndarray:
+        """:meth:`per_piece` from ``ids``, ``piece`` and ``counts`` (a compacted batch)."""
+        k = len(codes)
+        out = np.zeros((k, self.npc), np.int64)
+        ids = self.ids
+        if not k or not len(ids):
+            return out
+        order = np.argsort(codes)
+        sc = codes[order]
+        pos = np.minimum(sc.searchsorted(ids), k - 1)
+        hit = sc[pos] == ids           # (each (code, piece) once in ids)
+        out[order[pos[hit]], self.piece[hit]] = self.counts[hit]
         return out
 
 
@@ -879,6 +907,8 @@ class ColumnRunner:
         self._lists: dict[tuple, tuple[Table, list]] = {}
         self._classified: dict[Any, tuple] = {}     # operation -> _classify(operation)
         self._stores: dict[str, _Store] = {}
+        self._rowform: deque[ColumnCounts] = deque()   # request counts kept as rows (count_requests)
+        self._rowrows = 0
         self._open: dict[str, _Open] = {}   # stateless rules: open findings by group id (run_single)
         self._codes = _CodeIds()            # pair group codes -> dense ids (the _Open of pair rules)
         self._made = 0                      # findings made by run_single (their order of creation)
@@ -1176,6 +1206,13 @@ class ColumnRunner:
         eng._req_top = top
         counts = ColumnCounts(ctx.actor_gid(), ctx.bucket_id(), los, his, pmax, self)
         eng._req_chunks.append((min(los), max(his), counts, top))
+        rowform = self._rowform   # the batches whose counts are still rows: past REQ_ROWS_KEPT, compacted
+        rowform.append(counts)
+        self._rowrows += n
+        while self._rowrows > REQ_ROWS_KEPT and len(rowform) > 1:
+            old = rowform.popleft()
+            self._rowrows -= len(old.actor)
+            old.compact()
         eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
 
     # ------------------------------------------------------------------ one rule
@@ -1674,6 +1711,8 @@ class ColumnRunner:
     def clear(self) -> None:
         self._stores.clear()
         self._open.clear()
+        self._rowform.clear()
+        self._rowrows = 0
 
 
 def _v_access(request: tuple) -> bool:
