@@ -65,6 +65,8 @@ and its pieces (:class:`ColumnCounts`, one entry of the engine's queue of counts
 numpy share test counts the rows of the few group codes it asks about in one pass (the C
 ``count_codes``, kept per code); the engine's ``within`` (one key at a time) sorts the codes on its
 first call. Either reads a range of pieces found by bisection when the pieces are in time order.
+Past the newest ``REQ_ROWS_KEPT`` rows a batch's counts are compacted to each code's rows per piece
+(memory bounded by the distinct codes, not the rows, over the 2 h the share windows look back).
 
 Documented differences from :meth:`RuleEngine.process_batch` (same findings otherwise):
 
