@@ -430,3 +430,58 @@ def test_findings_view_is_the_findings_so_far_without_a_copy():
         view[len(before)]
     engine.process_batch([ev(key="x.env", at=9000)])   # a new finding: the view keeps its length
     assert len(engine.findings()) == len(before) + 1 and list(view) == before
+
+
+class _OneByOne(RuleEngine):
+    """The engine with a firing window's entries past MAX_REFS taken one by one (the reference of
+    ``RuleEngine._fire_tail``)."""
+
+    def _fire_tail(self, rule, f, ev_, hit, tail):
+        for e in tail:
+            f.add(e[3], e[0])
+            self._extra(rule, f, e[3], hit if e[3] is ev_ else (e[1], e[2], None, None))
+
+
+def _full(f):
+    return (f.rule_id, f.severity, f.title, f.count, f.first_ts, f.last_ts, f.evidence, f.event_refs,
+            dict(f.details), f.close_ts)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_big_windows_fire_as_one_by_one(seed):
+    """A busy actor's window holding thousands of entries when it fires (repeated keys, then the
+    500th distinct one; deletes; times jittered and out of order; sizes that are not round): the bulk
+    tail gives the one-by-one finding (count, first and last times, refs, samples, measures)."""
+    rnd = random.Random(seed)
+    events = []
+    for i in range(2600):
+        k = rnd.randrange(300) if i < 2400 else 300 + i
+        events.append(ev(key=f"f/{k}", at=i * 0.1 + rnd.uniform(-20, 20), bytes_sent=rnd.randrange(1, 10 ** 6)))
+    events += [ev("REST.DELETE.OBJECT", key=f"d/{i}", at=300 + i * 0.05 + rnd.uniform(-5, 5), http_status=204)
+               for i in range(1500)]
+    rnd.shuffle(events[:2400])
+    config = {"rules": {"s3.mass_delete": {"threshold": 1200}}}
+    got, want = RuleEngine(config), _OneByOne(config)
+    for engine in (got, want):
+        for i in range(0, len(events), 700):
+            engine.process_batch(events[i:i + 700])
+        engine.flush()
+    found = [_full(f) for f in got.findings()]
+    assert found == [_full(f) for f in want.findings()]
+    big = {f.rule_id: f.count for f in got.findings() if f.count > 1000}
+    assert set(big) == {"s3.mass_download", "s3.mass_delete"}
+
+
+def test_big_window_float_measures_in_order():
+    """Float measures past MAX_REFS are added one by one in order (float sums depend on the order)."""
+    events = [ev(key=f"f/{i % 200}", at=i * 0.1) for i in range(1200)] + [ev(key=f"g/{i}", at=120 + i)
+                                                                        for i in range(300)]
+    engines = RuleEngine({}), _OneByOne({})
+    for engine in engines:
+        rule = engine._by_id["s3.mass_download"]
+        rule.measure_of = lambda e: 0.1 + (e.log_line % 7) * 1e-9
+        engine.process_batch(events)
+        engine.flush()
+    a, b = (of(e.findings(), "s3.mass_download") for e in engines)
+    assert len(a) == 1 and a[0].count > 1000 and [_full(f) for f in a] == [_full(f) for f in b]
+    assert type(a[0].details["bytes"]) is float

@@ -487,15 +487,42 @@ class RuleEngine:
         """A new finding of a windowed rule from the window's evidence entries."""
         first = entries[0]
         f = self._new(rule, key, first[3], first[0])
-        for entry in entries:
+        for entry in entries[:MAX_REFS]:
             e_ev = entry[3]
             f.add(e_ev, entry[0])
             self._extra(rule, f, e_ev, hit if e_ev is ev else (entry[1], entry[2], None, None))
+        if len(entries) > MAX_REFS:
+            self._fire_tail(rule, f, ev, hit, entries[MAX_REFS:])
         f.details["window_minutes"] = rule.window
         if rule.min_share:
             f.details["requests"] = self._requests_seen
         self._reschedule(rule, f)
         return f
+
+    def _fire_tail(self, rule: Rule, f: Finding, ev, hit, tail: list[tuple]) -> None:
+        """The entries past MAX_REFS of a firing window (a busy actor's window may hold tens of
+        thousands) as ``Finding.add`` and ``_extra`` take them one by one, in bulk: counted, their times
+        widen ``first_ts``/``last_ts`` (add keeps first <= last: the min and max), their measure summed
+        (integers: the sum of the one-by-one additions; otherwise one by one, in order); the firing
+        event's own hit (severity, details) as ``_extra`` takes it."""
+        f.count += len(tail)
+        times = [e[0] for e in tail]
+        lo, hi = min(times), max(times)
+        if hi > f.last_ts:
+            f.last_ts = hi
+        if lo < f.first_ts:
+            f.first_ts = lo
+        own = [e for e in tail if e[3] is ev]
+        if rule.measure is not None:
+            m = rule.measure_of
+            vals = [(e[1] if m is None else m(e[3])) for e in tail if e[3] is not ev]
+            if not all(type(v) is int for v in vals):   # (float sums: in order, as one by one)
+                for e in tail:
+                    self._extra(rule, f, e[3], hit if e[3] is ev else (e[1], e[2], None, None))
+                return
+            f.details[rule.measure] = f.details.get(rule.measure, 0) + sum(vals)
+        for _ in own:
+            self._extra(rule, f, ev, hit)
 
     def _new(self, rule: Rule, key, ev, ts) -> Finding:
         title = rule.title
