@@ -4,7 +4,8 @@ The demo's traffic (few actors, each sending many requests) restamped at ``--rat
 event time, read as the terminal app reads a followed file (blocks of lines, column batches) and given
 to ``RuleEngine.process_columns`` in calls of ``--call`` rows, as the app does. Prints the time of
 every tenth call and the median, p95 and max: a cost that grows with the rows seen is a cost that grows
-with what the windows hold (10 minutes of event time).
+with what the windows hold (10 minutes of event time). Last, the memory of the request counts the
+share rules keep (2 h 10 min of event time: bounded by compaction, not by the rows).
 
     python bench/rules_live.py [--lines 300000] [--rate 20000] [--call 5000] [--traffic demo|generated]
 """
@@ -69,6 +70,11 @@ def main() -> int:
     print(f"median {statistics.median(s):.1f} ms, p95 {s[int(len(s) * 0.95) - 1]:.1f}, max {s[-1]:.1f}; "
           f"first tenth {statistics.median(times[:max(1, len(times) // 10)]):.1f}, "
           f"last tenth {statistics.median(times[-max(1, len(times) // 10):]):.1f}")
+    held = sum(a.nbytes for _, _, c, _ in engine._req_chunks
+               for a in (getattr(c, name, None) for name in ("actor", "bid", "ids", "piece", "counts"))
+               if a is not None)
+    print(f"request counts held for the share rules: {held / 2**20:.1f} MiB of arrays "
+          f"({len(engine._req_chunks)} batches)")
     return 0
 
 
