@@ -181,6 +181,72 @@ def test_late_delete_after_the_first_segment_was_pruned():
     assert [(f.count, f.first_ts) for f in found if f.rule_id == "s3.mass_delete"] == [(3, rulekit.T0 - 5000)]
 
 
+def late_windows(seed: int, batch: int) -> set:
+    """Deletes and downloads of a few actors over about five hours (the engine sweeps and prunes every
+    hour of event time), bursts near the thresholds, with three late log objects (slices moved later:
+    some minutes, most more than a window late, none past IDLE_SECONDS): the column path's findings
+    must be the event path's; the rules that fired."""
+    rnd = random.Random(seed)
+    events = []
+    for a in range(6):
+        t = rnd.uniform(0, 1800)
+        while t < 5 * 3600:
+            t += rnd.choice([1, 5, 20, 60, 240, 600])
+            if rnd.random() < 0.5:
+                events.append(rulekit.ev("REST.DELETE.OBJECT", key=f"d/{rnd.randrange(10 ** 6)}", at=t,
+                                         http_status=204, requester=user(a)))
+            else:
+                events.append(rulekit.ev(key=f"k/{rnd.randrange(40)}", at=t, requester=user(a),
+                                         bytes_sent=rnd.choice([10, 10 ** 6, 60 * 10 ** 6])))
+    events.sort(key=lambda e: e.ts)
+    for _ in range(3):
+        events = late(events, rnd.randrange(1000))
+    config = {"rules": {"s3.mass_delete": {"threshold": 4}, "s3.mass_download": {"threshold": 150 * 10 ** 6}}}
+    ref = by_events(events, batch, config)
+    assert fingerprint(by_columns(events, batch, config).findings()) == fingerprint(ref.findings())
+    return {f.rule_id for f in ref.findings()}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_late_after_prune_random(seed):
+    """Random forms of the pruned-anchor case, several actors at once: deletes and downloads near T,
+    a late log object an hour or two older, newer rows more than an hour later (the store prunes what
+    made the late rows late), then more late rows beside the first ones, around the thresholds: the
+    column path's findings are the event path's."""
+    rnd = random.Random(seed)
+    batches: list[list] = [[], [], [], []]
+
+    def rows(a, at, k, spread):
+        out = []
+        for _ in range(k):
+            t = at + rnd.uniform(0, spread)
+            if rnd.random() < 0.5:
+                out.append(rulekit.ev("REST.DELETE.OBJECT", key=f"d/{rnd.randrange(10 ** 6)}", at=t,
+                                      http_status=204, requester=user(a)))
+            else:
+                out.append(rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=t, requester=user(a),
+                                      bytes_sent=60 * 10 ** 6))
+        return out
+    for a in range(8):
+        t = rnd.uniform(0, 3600)
+        d = rnd.uniform(700, 7000)
+        batches[0] += rows(a, t, rnd.randrange(1, 4), 300)
+        batches[1] += rows(a, t - d, rnd.randrange(1, 3), 60)
+        batches[2] += rows(a, t + rnd.uniform(3700, 8000), rnd.randrange(1, 3), 60)
+        batches[3] += rows(a, t - d + rnd.uniform(0, 300), rnd.randrange(0, 4), 60)
+    config = {"rules": {"s3.mass_delete": {"threshold": 3}, "s3.mass_download": {"threshold": 150 * 10 ** 6}}}
+    found = same_by_batches([sorted(b, key=lambda e: e.ts) for b in batches], config)
+    assert {f.rule_id for f in found} & {"s3.mass_delete", "s3.mass_download"}
+
+
+@pytest.mark.parametrize("batch", [23, 300])
+def test_late_windows_random(batch):
+    """The column path against the event path over :func:`late_windows` traffic (8 seeds), and the
+    traffic is not vacuous: both rules fire."""
+    fired = set().union(*(late_windows(seed, batch) for seed in range(11, 19)))
+    assert {"s3.mass_delete", "s3.mass_download"} <= fired
+
+
 @pytest.mark.parametrize("seed", [5, 6])
 def test_distinct_values_near_the_boundary(seed):
     """A distinct-keys window (mass download's ``distinct``) beside the share rules: groups whose stored

@@ -75,10 +75,11 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   rule); the set of findings and their contents do not.
 * The store keeps, per group, the entries within the window of the group's newest entry, and late
   entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and while a
-  group holds such a late entry, all of its entries (so that a replay builds the event path's
-  segments: the late entry's own, beside the one the older entries opened; without that hold, a
-  late entry replayed after the entries that opened the group's first segment were dropped would
-  open that segment itself, and a window the event path fires would not fire); it is pruned when
+  group holds such a late entry, its entries newer than the late entry's time + the window (among them
+  the one that made it late), so that a replay builds the event path's segments: the late entry's
+  own, beside the newest one (without that hold, a late entry replayed after the entries that made it
+  late were dropped would open the newest segment itself, and a window the event path fires would not
+  fire); it is pruned when
   the engine sweeps. A group promoted later replays what the store kept. The event path's window
   segments differ in two corner cases only: a late log object more than ``IDLE_SECONDS`` older than
   the newest event, whose segment the event path sweeps up to an hour earlier than the store drops
@@ -353,10 +354,12 @@ class _Store:
     def prune(self, span: float, wm: float) -> None:
         """Keep the entries a window can still use (see the module docstring), chunk by chunk: those
         within ``span`` of their gid's newest, late ones for IDLE_SECONDS + SWEEP_EVERY, and with
-        ``hold_late``, every entry of a gid that still holds a late one (a replay must find the entries
-        that made the gid's first window segment before the late entry came, or the late entry would
-        open that segment itself and the newer entries would join it: not the segments of the event
-        path)."""
+        ``hold_late``, while a gid holds a late entry, its entries newer than that entry's time + ``span``:
+        among them the one that made it late (the newest of the gid's window before it came), so that a
+        replay finds the late entry late and gives it a segment of its own, as the event path did
+        (without it the late entry would open the gid's newest segment and the newer entries would join
+        it). Replayed entries are then a subset of what the event path's windows held at each point:
+        never more in a window, the same at the end."""
         out, n = [], 0
         late_limit = wm - IDLE_SECONDS - SWEEP_EVERY - span
         floor = self.newest - span      # (per gid: entries older than this are dropped)
@@ -367,7 +370,7 @@ class _Store:
                 at = at[c["ts"][at] >= late_limit]
                 if "live" in c:
                     at = at[c["live"][at]]
-                floor[c["gid"][at]] = -np.inf
+                np.minimum.at(floor, c["gid"][at], c["ts"][at] + span)
         for c in self.chunks:
             keep = np.empty(len(c["ts"]), bool)
             # (the C pass when the weights are ints: their float sums are exact in any order)
