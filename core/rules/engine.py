@@ -512,7 +512,7 @@ class RuleEngine:
             f.last_ts = hi
         if lo < f.first_ts:
             f.first_ts = lo
-        own = [e for e in tail if e[3] is ev]
+        own = sum(e[3] is ev for e in tail)   # (the firing event's entry: its full hit, below)
         if rule.measure is not None:
             m = rule.measure_of
             vals = [(e[1] if m is None else m(e[3])) for e in tail if e[3] is not ev]
@@ -521,7 +521,7 @@ class RuleEngine:
                     self._extra(rule, f, e[3], hit if e[3] is ev else (e[1], e[2], None, None))
                 return
             f.details[rule.measure] = f.details.get(rule.measure, 0) + sum(vals)
-        for _ in own:
+        for _ in range(own):
             self._extra(rule, f, ev, hit)
 
     def _new(self, rule: Rule, key, ev, ts) -> Finding:

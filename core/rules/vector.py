@@ -79,12 +79,11 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   the one that made it late), so that a replay builds the event path's segments: the late entry's
   own, beside the newest one (without that hold, a late entry replayed after the entries that made it
   late were dropped would open the newest segment itself, and a window the event path fires would not
-  fire); it is pruned when
-  the engine sweeps. A group promoted later replays what the store kept. The event path's window
-  segments differ in two corner cases only: a late log object more than ``IDLE_SECONDS`` older than
-  the newest event, whose segment the event path sweeps up to an hour earlier than the store drops
-  it; and groups with more than ``MAX_SEGMENTS`` late segments at once. Neither occurs in the tests'
-  traffic (generated, episodes, out-of-order batches).
+  fire); it is pruned when the engine sweeps. A group promoted later replays what the store kept. The
+  event path's window segments differ in two corner cases only: a late log object more than
+  ``IDLE_SECONDS`` older than the newest event, whose segment the event path sweeps up to an hour
+  earlier than the store drops it; and groups with more than ``MAX_SEGMENTS`` late segments at once.
+  Neither occurs in the tests' traffic (generated, episodes, out-of-order batches).
 * A group once promoted stays in the Python window code until the engine's sweep drops its window
   (6 h idle), as in the event path (speed only).
 * ``process_batch`` after ``process_columns`` on one engine first replays every stored entry into
@@ -295,12 +294,9 @@ class _Store:
     summed weight and the number of entries with a distinct value (``hasval``) stored (bounds of what
     any window of the gid's stored entries holds)."""
 
-    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact", "hold_late")
+    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact")
 
-    def __init__(self, hold_late: bool = False) -> None:
-        # (a rule with min_error_share: groups whose errors fail the share stay here, where the event
-        # path's, and the engine's Python windows, keep their segments: see prune)
-        self.hold_late = hold_late
+    def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
         self.newest = np.zeros(0)   # gid -> newest ts stored so far (-inf: none)
         self.n = 0
@@ -353,8 +349,8 @@ class _Store:
 
     def prune(self, span: float, wm: float) -> None:
         """Keep the entries a window can still use (see the module docstring), chunk by chunk: those
-        within ``span`` of their gid's newest, late ones for IDLE_SECONDS + SWEEP_EVERY, and with
-        ``hold_late``, while a gid holds a late entry, its entries newer than that entry's time + ``span``:
+        within ``span`` of their gid's newest, late ones for IDLE_SECONDS + SWEEP_EVERY, and while a
+        gid holds a late entry, its entries newer than that entry's time + ``span``:
         among them the one that made it late (the newest of the gid's window before it came), so that a
         replay finds the late entry late and gives it a segment of its own, as the event path did
         (without it the late entry would open the gid's newest segment and the newer entries would join
@@ -363,7 +359,7 @@ class _Store:
         out, n = [], 0
         late_limit = wm - IDLE_SECONDS - SWEEP_EVERY - span
         floor = self.newest - span      # (per gid: entries older than this are dropped)
-        for c in self.chunks if self.hold_late else ():
+        for c in self.chunks:
             late = c["late"]
             if late.any():
                 at = np.flatnonzero(late)
@@ -875,7 +871,7 @@ def _join_py(fs: list, counts: list, lasts: list, src, segs: list, finding_cls: 
 
 _HASH_IDS = getattr(speedups, "hash_ids", None)   # (None: _CodeIds in numpy)
 _COUNT_CODES = getattr(speedups, "count_codes", None)   # (None: _count_codes_py)
-_PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _Store._prune_keep)
+_PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _prune_keep_py)
 _SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
 _take = getattr(speedups, "take", None) or _take_py
 _mark = getattr(speedups, "mark", None) or _mark_py
@@ -1511,7 +1507,7 @@ class ColumnRunner:
         eng = self.engine
         store = self._stores.get(rule.id)
         if store is None:
-            store = self._stores[rule.id] = _Store(True)   # (hold_late: the event path's segments, see above)
+            store = self._stores[rule.id] = _Store()
         span = rule.window * 60
         base = self._seq
         self._seq += ctx.batch.n
