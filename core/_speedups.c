@@ -3221,6 +3221,51 @@ done:
 }
 
 /*
+ * running_newest(gid, ts, newest, out): for each entry i in order, out[i] = newest[gid[i]] (the newest
+ * time of the gid before the entry: of earlier batches and of the entries before it), then newest[gid[i]]
+ * = max(newest[gid[i]], ts[i]) (a NaN time leaves it). gid: int64; ts, newest, out: float64 (newest as
+ * long as the gids need). A windowed rule's store marks late entries with it (vector.ColumnRunner.run_window).
+ */
+static PyObject *
+sp_running_newest(PyObject *self, PyObject *args)
+{
+    PyObject *o[4];
+    if (!PyArg_ParseTuple(args, "OOOO", &o[0], &o[1], &o[2], &o[3]))
+        return NULL;
+    /* gid ts newest out */
+    static const char *const fmt[4] = {"lq", "d", "d", "d"};
+    static const Py_ssize_t size[4] = {8, 8, 8, 8};
+    static const int writable[4] = {0, 0, 1, 1};
+    Py_buffer v[4];
+    PyObject *res = NULL;
+    if (arrays_open(o, v, 4, fmt, size, writable, -1, "running_newest") < 0)
+        return NULL;
+    const int64_t *gid = v[0].buf;
+    const double *ts = v[1].buf;
+    double *newest = v[2].buf, *out = v[3].buf;
+    Py_ssize_t n = v[0].shape[0], groups = v[2].shape[0];
+    if (v[1].shape[0] != n || v[3].shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "running_newest: gid, ts and out of one length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (gid[i] < 0 || gid[i] >= groups) {
+            PyErr_SetString(PyExc_IndexError, "running_newest: gid out of range");
+            goto done;
+        }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double *nw = &newest[gid[i]];
+        out[i] = *nw;
+        if (ts[i] > *nw)
+            *nw = ts[i];
+    }
+    res = Py_NewRef(Py_None);
+done:
+    arrays_release(o, v, 4, -1);
+    return res;
+}
+
+/*
  * select_rows(gid, ts, live, flag, since, out) -> k: the entries of a store chunk whose gid is flagged and
  * that are live and not older than their gid's since (s3tail.core.rules.vector._Store.select): their
  * positions, ascending, in out[0..k). gid: int64; ts, since: float64; live: bool, or None (every entry);
@@ -3301,6 +3346,9 @@ static PyMethodDef methods[] = {
     {"prune_keep", sp_prune_keep, METH_VARARGS,
      "prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: one "
      "store chunk's prune test, the dropped entries taken off their gid's sums (windows, task W)."},
+    {"running_newest", sp_running_newest, METH_VARARGS,
+     "running_newest(gid, ts, newest, out): out[i] = newest[gid[i]] before entry i, then newest[gid[i]] = "
+     "max(it, ts[i]), in order (late window entries)."},
     {"select_rows", sp_select_rows, METH_VARARGS,
      "select_rows(gid, ts, live, flag, since, out) -> k: out[:k] = the positions of the store chunk's live entries "
      "of flagged gids not older than since[gid] (windows, task W)."},

@@ -390,6 +390,7 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
             if engine is not None:
                 engine.process_columns(batch)
             append(batch)
+            del batch   # (not held while the next one is read and parsed)
         if engine is not None:
             engine.flush()
             findings = engine.findings()

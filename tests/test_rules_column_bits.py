@@ -213,5 +213,5 @@ def test_fractional_weights_same_findings(traffic):
     store = vector._Store()
     store.grow(3)
     store.add({"gid": np.array([0, 1]), "w": np.array([0.1, 0.2]), "hasval": np.zeros(2, bool),
-               "ts": np.zeros(2), "late": np.zeros(2, bool)}, 600, 0)
+               "ts": np.zeros(2), "late": np.zeros(2, bool)})
     assert not store.exact and store.may_reach(np.array([0, 1, 2]), 5, None).all()

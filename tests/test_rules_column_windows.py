@@ -327,6 +327,82 @@ def test_error_share_with_compacted_counts(seed, monkeypatch):
             assert fingerprint(by_columns(evs, batch, SMALL).findings()) == fingerprint(ref.findings())
 
 
+def test_dropped_counts_are_not_compacted(monkeypatch):
+    """Counts the engine has dropped (older than its share windows reach) are forgotten, not compacted:
+    every ``compact`` call is on counts the engine still holds, some counts are compacted and some are
+    dropped (the traffic spans hours), and the findings stay the event path's."""
+    monkeypatch.setattr(vector, "REQ_ROWS_KEPT", 1)
+    calls: list[bool] = []
+    real = vector.ColumnCounts.compact
+    engine = RuleEngine(SMALL)
+
+    def compact(self):
+        calls.append(any(c is self for _, _, c, _ in engine._req_chunks))
+        real(self)
+    monkeypatch.setattr(vector.ColumnCounts, "compact", compact)
+    events = share_traffic(2)
+    hour = 3600
+    stretched = [e._replace(ts=e.ts + k // 400 * 3 * hour, time=rulekit.iso(e.ts + k // 400 * 3 * hour))
+                 for k, e in enumerate(events)]   # three hours later every 400 events
+    dicts = columns.Dicts()
+    for i in range(0, len(stretched), 200):
+        engine.process_columns(from_events(stretched[i:i + 200], dicts))
+    engine.flush()
+    assert calls and all(calls)
+    assert len(engine._req_chunks) < len(range(0, len(stretched), 200)) - 1   # counts dropped
+    assert fingerprint(engine.findings()) == fingerprint(by_events(stretched, 200, SMALL).findings())
+
+
+def test_store_pruned_as_it_grows():
+    """A windowed rule's store over six hours of steady downloads (stored, under the threshold): pruned
+    at the sweeps once grown by half since its last prune, it stays far below the whole stream; the
+    findings stay the event path's."""
+    rnd = random.Random(9)
+    events = sorted((rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=rnd.uniform(0, 6 * 3600),
+                                requester=user(rnd.randrange(30)), bytes_sent=1000) for _ in range(30000)),
+                    key=lambda e: e.ts)
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    sizes = []
+    for i in range(0, len(events), 500):
+        engine.process_columns(from_events(events[i:i + 500], dicts))
+        sizes.append(engine._columns._stores["s3.mass_download"].n)
+    assert sum(b < a for a, b in zip(sizes, sizes[1:])) >= 3   # pruned, again and again
+    assert max(sizes) < 2 * vector.PRUNE_MIN + 1000 < len(events) // 3
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(by_events(events, 500, {}).findings())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_crowded_stores_random(seed, monkeypatch):
+    """Stores pruned every few batches for crowding (COMPACT_CHUNKS), not only at the sweeps: the prune
+    comes before a batch's entries, so it drops none that the batch's windows read (entries of the
+    batch older than a newer row of it, entries of earlier batches those rows reach); the share rules
+    and the download and delete windows over random traffic with late log objects are the event path's."""
+    monkeypatch.setattr(vector, "COMPACT_CHUNKS", 2)
+    events = share_traffic(seed)
+    for evs in (events, late(events, seed)):
+        for batch in (37, 400):
+            ref = by_events(evs, batch, SMALL)
+            assert fingerprint(by_columns(evs, batch, SMALL).findings()) == fingerprint(ref.findings())
+    late_windows(seed, 23)
+
+
+def test_late_entries_of_one_batch():
+    """An entry is late (held longer by the store) when older than its group's newest entry by a window
+    at its arrival: entries of earlier batches and the rows before it in its batch, as the event path
+    takes them; rows in time order over two hours in one batch are not late, a row after them two hours
+    older is."""
+    evs = [rulekit.ev(key=f"k/{i}", at=i * 10.0, bytes_sent=1000) for i in range(720)]
+    evs.append(rulekit.ev(key="k/late", at=5.0, bytes_sent=1000))
+    evs.append(rulekit.ev(key="k/other", at=6.0, bytes_sent=1000, requester=user(1)))
+    engine = RuleEngine({})
+    engine.process_columns(from_events(evs, columns.Dicts()))
+    store = engine._columns._stores["s3.mass_download"]
+    late = np.concatenate([c["late"] for c in store.chunks])
+    assert late.tolist() == [False] * 720 + [True, False]
+
+
 def test_compacted_counts_as_rows():
     """``ColumnCounts`` after ``compact``: the same counts per piece (``per_piece``, ``many``) and per
     key (``within``) as from its rows, for actor and pair codes, codes no row has, and -1."""
@@ -379,6 +455,29 @@ def test_count_codes_as_python():
         C.count_codes(actor, bid, codes[::-1].copy(), a, chunk)
     with pytest.raises(TypeError):
         C.count_codes(actor.astype(np.int32), bid, codes, a, chunk)
+
+
+@needs_c
+def test_running_newest_as_python():
+    """The C ``running_newest`` against its pure-Python form and a plain loop: each entry's gid's newest
+    time before it (earlier batches' newest, -inf for none, or an earlier entry's), ties and repeats,
+    and the gids' newest after."""
+    rng = np.random.default_rng(8)
+    for t in range(600):
+        n, groups = int(rng.integers(0, 300)), int(rng.integers(1, 20))
+        gid = rng.integers(0, groups, n).astype(np.int64)
+        ts = rng.uniform(0, 1000, n) if t % 2 else rng.integers(0, 50, n).astype(np.float64)
+        newest = np.where(rng.random(groups) < 0.5, -np.inf, rng.uniform(0, 1000, groups))
+        want, plain = np.empty(n), newest.copy()
+        for i in range(n):
+            want[i] = plain[gid[i]]
+            plain[gid[i]] = max(plain[gid[i]], ts[i])
+        for fn in (C.running_newest, vector._running_newest_py):
+            out, nw = np.empty(n), newest.copy()
+            fn(gid, ts, nw, out)
+            assert out.tolist() == want.tolist() and nw.tolist() == plain.tolist()
+    with pytest.raises(IndexError):
+        C.running_newest(np.array([groups], np.int64), np.zeros(1), np.zeros(groups), np.zeros(1))
 
 
 @needs_c

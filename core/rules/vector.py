@@ -74,12 +74,15 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   one batch (groups promoted to the Python window code are replayed after the other rows of that
   rule); the set of findings and their contents do not.
 * The store keeps, per group, the entries within the window of the group's newest entry, and late
-  entries (older than that on arrival) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and while a
+  entries (older than that on arrival: than the group's entries of earlier batches and the rows before
+  it in its batch, as the event path takes them) for ``IDLE_SECONDS + SWEEP_EVERY`` of event time, and while a
   group holds such a late entry, its entries newer than the late entry's time + the window (among them
   the one that made it late), so that a replay builds the event path's segments: the late entry's
   own, beside the newest one (without that hold, a late entry replayed after the entries that made it
   late were dropped would open the newest segment itself, and a window the event path fires would not
-  fire); it is pruned when the engine sweeps. A group promoted later replays what the store kept. The
+  fire); it is pruned when the engine sweeps (once grown by half since its last prune), and when
+  crowded before a batch's entries come (never between them and the batch's windows). A group
+  promoted later replays what the store kept. The
   event path's window segments differ in two corner cases only: a late log object more than
   ``IDLE_SECONDS`` older than the newest event, whose segment the event path sweeps up to an hour
   earlier than the store drops it; and groups with more than ``MAX_SEGMENTS`` late segments at once.
@@ -119,6 +122,7 @@ NONE = np.zeros(0, dtype=np.intp)
 LOW = 0xFFFFFFFF            # group codes: the low 32 bits hold an interned id
 TAKE_SLICE = 1000           # hits per RuleEngine._take call when a pause hook is set (see take_sliced)
 REQ_ROWS_KEPT = 262_144     # rows of request counts kept as rows (the newest batches; older ones compacted)
+PRUNE_MIN = 4096            # a store's entries added since its last prune before a sweep prunes it again
 COMPACT_CHUNKS = 16         # store chunks concatenated (and pruned) beyond this many
 DEAD_SHARE = 0.25           # a store chunk's entries are copied once this share of its rows is dropped
 MAX_SPLITS = 8              # run_single: segments (findings) per group and batch found in bulk at most
@@ -294,7 +298,7 @@ class _Store:
     summed weight and the number of entries with a distinct value (``hasval``) stored (bounds of what
     any window of the gid's stored entries holds)."""
 
-    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact")
+    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact", "kept")
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
@@ -303,6 +307,7 @@ class _Store:
         self.weight = np.zeros(0)   # gid -> summed weight of its stored entries
         self.valued = np.zeros(0, np.int64)   # gid -> its stored entries with a distinct value
         self.exact = True           # every weight so far an integer (float sums of them: exact)
+        self.kept = 0               # entries left by the last prune (see ColumnRunner.prune)
 
     def grow(self, size: int) -> None:
         """Room for gids below ``size``."""
@@ -337,15 +342,19 @@ class _Store:
         self.weight[:] = 0
         self.valued[:] = 0
 
-    def add(self, chunk: dict[str, np.ndarray], span: float, wm: float) -> None:
+    def add(self, chunk: dict[str, np.ndarray]) -> None:
         if len(chunk["gid"]):
             self.chunks.append(chunk)
             self.n += len(chunk["gid"])
             self._count(chunk, 1)
-            if len(self.chunks) > COMPACT_CHUNKS:
-                self.prune(span, wm)
-                if len(self.chunks) > COMPACT_CHUNKS:
-                    self.all()
+
+    def crowd(self, span: float, wm: float) -> None:
+        """Past COMPACT_CHUNKS chunks, pruned (then concatenated if still crowded): before a batch's
+        entries come (see ColumnRunner.run_window), so that it drops no entry this batch's windows read."""
+        if len(self.chunks) >= COMPACT_CHUNKS:
+            self.prune(span, wm)
+            if len(self.chunks) >= COMPACT_CHUNKS:
+                self.all()
 
     def prune(self, span: float, wm: float) -> None:
         """Keep the entries a window can still use (see the module docstring), chunk by chunk: those
@@ -378,7 +387,7 @@ class _Store:
             if c is not None:
                 out.append(c)
                 n += _live(c)
-        self.chunks, self.n = out, n
+        self.chunks, self.n, self.kept = out, n, n
 
     def all(self) -> dict[str, np.ndarray] | None:
         if not self.chunks:
@@ -430,6 +439,31 @@ def _c_columns(chunk: dict[str, np.ndarray]) -> bool:
     flags)."""
     return (chunk["gid"].dtype == np.int64 and chunk["ts"].dtype == np.float64 and chunk["late"].dtype == bool
             and chunk["hasval"].dtype == bool)
+
+
+def _running_newest_py(gid: np.ndarray, ts: np.ndarray, newest: np.ndarray, out: np.ndarray) -> None:
+    """The pure-Python form of the C ``running_newest`` (times not NaN): ``out[i]`` the newest time of
+    entry i's gid before it (``newest[gid]`` of earlier batches, or a time of an earlier entry of the
+    gid), then ``newest`` the newest of each gid. An entry is late when older than that by a window:
+    the event path takes a batch's rows in order, so a row is late only behind those before it."""
+    n = len(gid)
+    if not n:
+        return
+    order = _stable_order(gid)
+    g, t = gid[order], ts[order]
+    head = np.empty(n, bool)
+    head[0] = True
+    np.not_equal(g[1:], g[:-1], out=head[1:])
+    grp = np.cumsum(head) - 1
+    by_time = np.argsort(t, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[by_time] = np.arange(n)
+    run = np.maximum.accumulate(grp * n + rank)   # (exact: the rank of the newest so far in the group)
+    prior = np.full(n, -np.inf)
+    at = np.flatnonzero(~head)
+    prior[at] = t[by_time[run[at - 1] - grp[at] * n]]
+    out[order] = np.maximum(newest[g], prior)
+    np.maximum.at(newest, gid, ts)
 
 
 def _prune_keep_py(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> int:
@@ -873,6 +907,7 @@ _HASH_IDS = getattr(speedups, "hash_ids", None)   # (None: _CodeIds in numpy)
 _COUNT_CODES = getattr(speedups, "count_codes", None)   # (None: _count_codes_py)
 _PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _prune_keep_py)
 _SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
+_RUNNING_NEWEST = getattr(speedups, "running_newest", None)   # (None: _running_newest_py)
 _take = getattr(speedups, "take", None) or _take_py
 _mark = getattr(speedups, "mark", None) or _mark_py
 _join = getattr(speedups, "join_lazy", None) or _join_py
@@ -1207,14 +1242,17 @@ class ColumnRunner:
         eng._req_top = top
         counts = ColumnCounts(ctx.actor_gid(), ctx.bucket_id(), los, his, pmax, self)
         eng._req_chunks.append((min(los), max(his), counts, top))
+        eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
         rowform = self._rowform   # the batches whose counts are still rows: past REQ_ROWS_KEPT, compacted
         rowform.append(counts)
         self._rowrows += n
-        while self._rowrows > REQ_ROWS_KEPT and len(rowform) > 1:
-            old = rowform.popleft()
-            self._rowrows -= len(old.actor)
-            old.compact()
-        eng._drop_requests((tmin if tmin is not None else wm) - eng._req_keep)  # as the event path
+        if self._rowrows > REQ_ROWS_KEPT:   # (counts dropped already are forgotten, not compacted)
+            live = {id(c[2]) for c in eng._req_chunks}
+            while self._rowrows > REQ_ROWS_KEPT and len(rowform) > 1:
+                old = rowform.popleft()
+                self._rowrows -= len(old.actor)
+                if id(old) in live:
+                    old.compact()
 
     # ------------------------------------------------------------------ one rule
 
@@ -1513,10 +1551,12 @@ class ColumnRunner:
         self._seq += ctx.batch.n
         python_keys = {key for _, _, _, key in slow_items}
         if fast is not None and len(fast):
+            store.crowd(span, ctx.wm)
             gids = ctx.group_gids(rule, fast)
             t = ctx.ts_eff[fast]
             store.grow(len(self._gval))
-            np.maximum.at(store.newest, gids, t)
+            before = np.empty(len(t))   # each entry's gid's newest before it (earlier batches, rows before it)
+            (_RUNNING_NEWEST or _running_newest_py)(gids, t, store.newest, before)
             codes = np.empty((len(fast), len(STORE_TABLES)), CODE_DTYPE)
             for j, name in enumerate(STORE_TABLES):
                 codes[:, j] = ctx.batch.codes[name][fast]
@@ -1524,11 +1564,11 @@ class ColumnRunner:
             ints[:, 0] = base + fast
             ints[:, 1] = ctx.batch.log_line[fast]
             ints[:, 2] = ctx.batch.nums["bytes_sent"][fast]
-            chunk = {"gid": gids, "ts": t, "w": weight, "late": t < store.newest[gids] - span, "codes": codes,
+            chunk = {"gid": gids, "ts": t, "w": weight, "late": t < before - span, "codes": codes,
                      "ints": ints}
             chunk["hasval"] = ctx.key_notnone()[codes[:, KEY_COL]] if rule.distinct is not None \
                 else np.zeros(len(fast), bool)
-            store.add(chunk, span, ctx.wm)
+            store.add(chunk)
             gval = self._gval
             ug = _unique_ids(gids, len(gval))
             open_, windows = rule.open, rule.windows
@@ -1677,10 +1717,13 @@ class ColumnRunner:
         return _rows(dicts, cols, _field(taken, "bytes"), _field(taken, "line"), taken["ts"])
 
     def prune(self) -> None:
-        """Drop stored entries no window can use any more (at the engine's sweeps)."""
+        """Drop stored entries no window can use any more (at the engine's sweeps), in stores that
+        have grown by half since their last prune (a prune passes over every stored entry: a store
+        pruned at every sweep of a log spanning days costs more than its entries)."""
         wm = self.engine.watermark
         for rule_id, store in self._stores.items():
-            store.prune(self.engine._by_id[rule_id].window * 60, wm)
+            if store.n >= store.kept * 3 // 2 + PRUNE_MIN:
+                store.prune(self.engine._by_id[rule_id].window * 60, wm)
 
     def materialize(self) -> None:
         """Replay every stored entry into the engine's Python windows (before an event-path batch
