@@ -357,3 +357,30 @@ def test_an_empty_literal_is_found_in_every_value():
     assert Joined(["a", "b"]).find(["\n"]) == {0, 1}
     b = from_events([make_event(source="s3access", key="k", log_object="m", log_line=1)], Dicts())
     assert b.find("key", [""]).tolist() == [0]
+
+
+def test_joined_find_against_a_plain_search():
+    """``Joined.find`` (one joined text, its index of value ends made from the separators when each
+    value has one, else from the values' lengths) against a search value by value: values with
+    newlines, non-ASCII letters, empty ones, literals anchored at a value's end, literals that match
+    across two values only in the joined text."""
+    import random
+
+    from s3tail.core.rules.engine import Joined
+
+    rnd = random.Random(5)
+    alphabet = ["a", "b", "E", "é", "/", ".", "\n", "ß", "env"]
+    for t in range(400):
+        values = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6)))
+                  for _ in range(rnd.randrange(1, 30))]
+        if t % 3 == 0:
+            values = [v.replace("\n", "") for v in values]   # (one separator per value)
+        lits = [rnd.choice(["a", "env", ".e", "b\n", "a/", "ea", "é", "ba"]) for _ in range(rnd.randrange(1, 4))]
+        want = {i for i, v in enumerate(values)
+                if any(lit.encode() in (v + "\n").encode().lower() if lit.isascii() else lit in v.lower() + "\n"
+                       for lit in lits)}
+        got = Joined(values).find(lits)
+        # (a literal may also be found across a value's own newline: a superset, never fewer)
+        assert want <= got
+        if t % 3 == 0:
+            assert got == want

@@ -599,3 +599,43 @@ def test_pentest_user_agents_ascii_and_not():
     findings = assert_same(events, 7)
     raised = {f.dedup_key.rsplit("/", 1)[1] for f in findings if f.rule_id == "s3.pentest_user_agent"}
     assert {"0", "1", "2", "3"} <= raised and not {"4", "5", "7"} & raised
+
+
+@pytest.mark.parametrize("batch", [3, 50])
+def test_policy_changes_of_access_logs_parse_no_line(batch, monkeypatch):
+    """Policy and ACL changes and bucket deletions in access logs (no request body: the built-in matches
+    read only light-row fields) take light rows, not events (as parsing each line again); CloudTrail ones
+    beside them (a policy made public) take their full events; the findings are the event path's,
+    severities and details too."""
+    from s3tail.core.rules import vector
+
+    public = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                      "Resource": "arn:aws:s3:::acme-data/*"}]}
+    evs = []
+    for i in range(40):
+        op = ("REST.PUT.BUCKETPOLICY", "REST.PUT.ACL", "REST.DELETE.BUCKET", "REST.PUT.VERSIONING")[i % 4]
+        evs.append(rulekit.ev(op, key=None, at=i * 90.0, http_status=204 if i % 5 else 403,
+                              requester=f"arn:aws:iam::123456789012:user/p{i % 3}"))
+        if i % 10 == 4:
+            evs.append(rulekit.ct("PutBucketPolicy", {"bucketName": "acme-data", "bucketPolicy": public}, at=i * 90.0 + 1))
+
+    def run() -> tuple[list, int]:
+        engine = RuleEngine({})
+        dicts = columns.Dicts()
+        calls = 0
+        for i in range(0, len(evs), batch):
+            b = PlainBatch(from_events(evs[i:i + batch], dicts))
+            engine.process_columns(b)
+            calls += b.event_calls
+        engine.flush()
+        return engine.findings(), calls
+    found, calls = run()
+    assert fingerprint(found) == fingerprint(by_events(evs, batch).findings())
+    assert {"s3.bucket_policy_change", "s3.bucket_deleted"} <= {f.rule_id for f in found}
+    assert any(f.details.get("made_public") and f.severity == "high" for f in found)
+    assert any(f.details.get("body_logged") is False for f in found)
+    monkeypatch.setattr(vector, "LIGHT_MATCH", frozenset())
+    found_events, calls_events = run()
+    assert fingerprint(found_events) == fingerprint(found)
+    changes = sum(e.source == "s3access" and e.http_status < 400 and e.operation != "REST.PUT.VERSIONING" for e in evs)
+    assert calls <= calls_events - changes

@@ -48,6 +48,7 @@ MAX_SEGMENTS = 8            # per rule and key: the current span plus late log o
 IDLE_SECONDS = 6 * 3600     # event time after which an untouched window segment is dropped
 SWEEP_EVERY = 3600          # event-time seconds between sweeps of idle windows
 SEP = "\n"
+SEP_BYTE = ord(SEP)
 PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
 PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
 REQ_SPAN = 120              # seconds of event time one request-count record spans at most
@@ -128,14 +129,22 @@ class Joined:
             if p == -1:
                 continue
             if ends is None:  # only batches with a hit pay for the index (byte offset past each SEP)
-                # (from each value's own length: a value may itself contain a newline)
-                ends = self._ends = list(accumulate(len(v.encode("utf-8", "surrogatepass")) + 1
-                                                    for v in self.values))
+                ends = self._ends = self._index()
             while p != -1:
                 i = bisect_right(ends, p)
                 found.add(i)
                 p = find(b, ends[i])
         return found
+
+    def _index(self) -> list[int]:
+        """The byte offset past each value's SEP: where the SEPs are, when there is one per value;
+        else from each value's own length (a value may itself contain a newline)."""
+        import numpy as np
+
+        seps = np.flatnonzero(np.frombuffer(self.low, np.uint8) == SEP_BYTE)
+        if len(seps) == len(self.values):
+            return (seps + 1).tolist()
+        return list(accumulate(len(v.encode("utf-8", "surrogatepass")) + 1 for v in self.values))
 
 
 class RuleEngine:

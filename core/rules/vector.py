@@ -115,6 +115,8 @@ from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_f
 Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
                          "http_status", "error_code", "bytes_sent", "user_agent", "principal_type",
                          "log_object", "log_line", "time", "ts", "detail", "request_uri"))
+# built-in rules whose match, on an access-log row (no CloudTrail detail), reads only Row fields
+LIGHT_MATCH = frozenset(("s3.bucket_policy_change", "s3.bucket_deleted"))
 STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
 KEY_COL = STORE_TABLES.index("key")
 STORE_INTS = ("seq", "line", "bytes")   # a store chunk's int64 columns, kept as one 2-d array ("ints")
@@ -1266,7 +1268,7 @@ class ColumnRunner:
         if slow is not None and len(slow):
             gate = ctx.gate_fn(rule)
             match, group = rule.match, rule.group
-            for r, ev in zip(slow.tolist(), batch.events(slow)):
+            for r, ev in zip(slow.tolist(), ctx.match_rows(rule, slow)):
                 if not gate(ev):
                     continue
                 try:
@@ -1959,6 +1961,24 @@ class _Ctx:
         rows = _rows(self.d, {name: self.c[name][sel] for name in STORE_TABLES}, b.nums["bytes_sent"][sel],
                      b.log_line[sel], None)
         return rows
+
+    def match_rows(self, rule: Rule, sel: np.ndarray) -> list:
+        """The events of rows ``sel`` for the rule's match in Python: light rows for the access-log rows
+        of built-in matches that read no other field of them (:data:`LIGHT_MATCH`: no line parsed again),
+        else full events."""
+        b = self.batch
+        if rule.id not in LIGHT_MATCH or rule.source != "builtin" or not len(sel):
+            return b.events(sel)
+        acc = self.access()[sel]
+        if acc.all():
+            return self.rows(sel)
+        out: list = [None] * len(sel)
+        at, rest = np.flatnonzero(acc), np.flatnonzero(~acc)
+        for i, row in zip(at.tolist(), self.rows(sel[at])):
+            out[i] = row
+        for i, ev in zip(rest.tolist(), b.events(sel[rest])):
+            out[i] = ev
+        return out
 
     def group_codes(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
         """Group codes of rows ``sel`` (built-in group functions only), no interning: the actor's
