@@ -26,7 +26,11 @@ from .reader import GZIP_MAGIC, Item, SourceError
 
 BLOCK_BYTES = 1 << 20            # one parse_block call / one batch in this process (cache-sized)
 INGEST_BLOCK = 16 << 20          # one column batch of a plain file in ingest() (rules and store per batch)
-RULES_ROWS = 50_000              # rows per joined column batch handed to the rules (see coalesce)
+# rows per joined column batch handed to the rules (see coalesce): three 16 MB blocks of generated lines
+# (~27,000 rows each), two of shorter ones. The rules' fixed costs per call are paid a third as often;
+# the blocks' text held meanwhile (the ingest lets go of a batch before reading the next) costs the
+# ingest of 1M lines ~35 MB of peak RSS (bench/RESULTS.md, seventh round)
+RULES_ROWS = 100_000
 CHUNK_BYTES = 16 << 20           # one worker task of a big plain file
 MIN_PARALLEL_BYTES = 48 << 20    # below this in all, a pool does not pay for its start-up
 _HEAD = 64
