@@ -334,7 +334,7 @@ def _run_rules(paths: list[str], config: dict | None, user_rules_dir: str | None
 
     engine = RuleEngine(config=config or {}, user_rules_dir=user_rules_dir)
     for batch in coalesce(iter_column_batches(paths, redact=redact, block=INGEST_BLOCK)):
-        engine.process_columns(batch)
+        engine.process_columns(batch, report=False)
     engine.flush()
     return engine.findings()
 
@@ -392,7 +392,7 @@ def ingest(sources: Iterable[str], store, *, config: dict | None = None, user_ru
                     skipped += 1
             events += batch.n
             if engine is not None:
-                engine.process_columns(batch)
+                engine.process_columns(batch, report=False)
             append(batch)
             del batch   # (not held while the next one is read and parsed)
         if engine is not None:

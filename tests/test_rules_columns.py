@@ -639,3 +639,18 @@ def test_policy_changes_of_access_logs_parse_no_line(batch, monkeypatch):
     assert fingerprint(found_events) == fingerprint(found)
     changes = sum(e.source == "s3access" and e.http_status < 400 and e.operation != "REST.PUT.VERSIONING" for e in evs)
     assert calls <= calls_events - changes
+
+
+def test_process_columns_without_report(generated):
+    """``report=False`` (the ingest, ``s3tail scan``): every call returns an empty list and the findings
+    are those of a reporting engine, which lists what each batch touched (the event path's)."""
+    quiet, loud = RuleEngine({}), RuleEngine({})
+    dicts = columns.Dicts()
+    listed = 0
+    for i in range(0, len(generated), 4000):
+        b = from_events(generated[i:i + 4000], dicts)
+        assert quiet.process_columns(b, report=False) == []
+        listed += len(loud.process_columns(b))
+    quiet.flush(), loud.flush()
+    assert listed >= len(loud.findings()) > 100
+    assert fingerprint(quiet.findings()) == fingerprint(loud.findings())

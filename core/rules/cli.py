@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if matches is None:  # the columnar path: no Event per row, except the few the rules ask for
         try:
             for cols in _column_batches(args, tally):
-                engine.process_columns(cols)
+                engine.process_columns(cols, report=False)   # (findings: pop_closed)
                 emit(engine.pop_closed())
                 report_errors()
         except SourceError as exc:

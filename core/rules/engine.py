@@ -285,11 +285,13 @@ class RuleEngine:
             if paused:
                 gc.enable()
 
-    def process_columns(self, batch) -> list[Finding]:
+    def process_columns(self, batch, report: bool = True) -> list[Finding]:
         """Findings created or updated by the rows of a :class:`~s3tail.core.columns.ColumnBatch`:
         the meaning of ``process_batch(batch.events())`` at a fraction of the cost (numpy verdicts
         per dictionary code; see :mod:`s3tail.core.rules.vector` for how and the documented
-        differences). Batches may alternate with ``process_batch`` on one engine."""
+        differences). Batches may alternate with ``process_batch`` on one engine. ``report=False``
+        (a caller that reads :meth:`findings` or :meth:`pop_closed` instead): an empty list, and the
+        findings are not listed on the way."""
         if self._columns is None:
             from .vector import ColumnRunner
             self._columns = ColumnRunner(self, self._settings)
@@ -297,7 +299,7 @@ class RuleEngine:
         if paused:
             gc.disable()
         try:
-            return self._columns.process(batch)
+            return self._columns.process(batch, report)
         finally:
             if paused:
                 gc.enable()

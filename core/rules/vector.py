@@ -945,6 +945,7 @@ class ColumnRunner:
         self._lists: dict[tuple, tuple[Table, list]] = {}
         self._classified: dict[Any, tuple] = {}     # operation -> _classify(operation)
         self._stores: dict[str, _Store] = {}
+        self._report = True   # (process: list what each batch touched)
         self._rowform: deque[ColumnCounts] = deque()   # request counts kept as rows (count_requests)
         self._rowrows = 0
         self._open: dict[str, _Open] = {}   # stateless rules: open findings by group id (run_single)
@@ -1186,8 +1187,11 @@ class ColumnRunner:
 
     # ------------------------------------------------------------------ per batch
 
-    def process(self, batch: ColumnBatch) -> list:
+    def process(self, batch: ColumnBatch, report: bool = True) -> list:
+        """The findings the batch created or updated (``report=False``: an empty list, and findings
+        made in bulk are not listed on the way)."""
         eng = self.engine
+        self._report = report
         if self._dicts is not None and batch.dicts is not self._dicts:
             self.materialize()        # codes of another pipeline: stored entries go to Python windows
             self.load_lazy()
@@ -1213,7 +1217,7 @@ class ColumnRunner:
         elif wm >= eng._next_sweep:
             eng._sweep()
             self.prune()
-        return list(touched)
+        return list(touched) if report else []
 
     def count_requests(self, ctx: "_Ctx") -> None:
         """The column form of ``RuleEngine._count_requests``: the same pieces and keys."""
@@ -1517,7 +1521,8 @@ class ColumnRunner:
             (d["ip"].values, c_row["ip"][hpos]), rule.group, (tsv, first_codes, wm),
             (tsv, last_codes[new_s], wm), fcloses, segc[new_s].tolist(), ev, (_small_ints(nseg), new_s))
         eng._all.extend(made)
-        touched.update(zip(made, repeat(None)))
+        if self._report:
+            touched.update(zip(made, repeat(None)))
         # a segment followed by another of its group: its finding is closed at once
         last_seg = np.append(segg[1:] != segg[:-1], True)[new_s]
         opened = tss[segp[new_s]]
