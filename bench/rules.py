@@ -10,7 +10,10 @@ Two paths are measured. **Columns** (the fast ingest path): parse alone as colum
 over those batches joined as the ingest and ``s3tail scan`` join them for the rules (``ingest.coalesce``
 up to ``--rules-rows`` rows, default ``ingest.RULES_ROWS``; the joining is counted as the rules' cost),
 then ``flush``; the difference per event and its ratio to parse, and the rules over joined batches
-already built. **Events**: as before (below).
+already built. **Fresh processes** (column path, the default; ``--no-fresh`` skips it): parse alone and
+parse + rules again, each run in a process of its own, as ``s3tail scan FILE`` and the app's ingest of
+a file run once (the first parse of a process is slower than a warm one: memory touched the first
+time; both figures are printed). **Events**: as before (below).
 
 ``--config`` runs the rules with a config file (e.g. the generator's web buckets listed in
 ``public_buckets``: without it every anonymous visitor IP of a website bucket is a finding).
@@ -139,6 +142,42 @@ def columns_rules_only(batches: list) -> tuple[float, float]:
     return timed_rules(batches, True)[0]
 
 
+def worker(what: str, path: str) -> None:
+    """One fresh-process run (``--worker parse|both``): its (wall, cpu) and row count as JSON."""
+    import json
+    t, n = columns_parse_only(path) if what == "parse" else columns_and_rules(path)   # (n: rows, or findings)
+    print(json.dumps({"wall": t[0], "cpu": t[1], "n": n}))
+
+
+def fresh(path: str, runs: int, args: list[str]) -> None:
+    """Parse alone and parse + rules, each run in a fresh process, interleaved; medians."""
+    import json
+    import subprocess
+
+    out: dict[str, list] = {"parse": [], "both": []}
+    n = 0
+    for _ in range(runs):
+        for what in out:
+            res = subprocess.run([sys.executable, __file__, path, "--worker", what] + args, capture_output=True,
+                                 text=True)
+            if res.returncode:
+                sys.exit(f"bench: worker failed ({res.returncode}):\n{res.stderr[-2000:]}")
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            out[what].append((r["wall"], r["cpu"]))
+            if what == "parse":
+                n = r["n"]
+    print(f"fresh processes: {n:,} rows, runs: {runs} (medians; parse cpu "
+          f"{' '.join(f'{t[1]:.2f}' for t in out['parse'])} s; parse + rules cpu "
+          f"{' '.join(f'{t[1]:.2f}' for t in out['both'])} s)")
+    target = 0.30
+    for k, clock in enumerate(("wall", "cpu")):
+        p = statistics.median(t[k] for t in out["parse"])
+        b = statistics.median(t[k] for t in out["both"])
+        print(f"[fresh {clock}] parse alone: {p:8.3f} s  {p / n * 1e6:6.2f} us/event;  parse + all rules: {b:8.3f} s;  "
+              f"rules (difference): {(b - p) / n * 1e6:6.2f} us/event  ratio rules/parse = {(b - p) / p:6.1%}  "
+              f"target < {target:.0%}: {'met' if (b - p) / p < target else 'NOT met'}")
+
+
 def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> None:
     target = 0.30
     for k, clock in enumerate(("wall", "cpu")):
@@ -165,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules-rows", type=int, default=RULES,
                     help="rows per joined batch handed to the rules (default: the ingest's)")
     ap.add_argument("--no-events", action="store_true", help="measure the column path only")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the runs in fresh processes")
+    ap.add_argument("--worker", choices=("parse", "both"), help=argparse.SUPPRESS)
     ap.add_argument("--from-events", action="store_true", help="column batches from columns.from_events "
                     "even when colblock.from_block is available")
     args = ap.parse_args(argv)
@@ -178,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         CONFIG.update(load_config(args.config))
     for rule_id in args.disable:
         CONFIG.setdefault("rules", {}).setdefault(rule_id, {})["enabled"] = False
+    if args.worker:
+        worker(args.worker, args.path)
+        return 0
     print("command: python bench/rules.py " + " ".join(sys.argv[1:] if argv is None else argv))
     batches: list = []
 
@@ -189,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"columns: {cn:,} rows ({column_source()}, blocks of {BLOCK_MB:g} MB; the rules over {len(batches)} "
           f"batches of up to {RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians)")
     report("columns", cn, *times)
+    if not args.no_fresh:
+        same = [a for a in (sys.argv[1:] if argv is None else argv)
+                if a not in (args.path, "--no-events", "--no-fresh")]   # (--runs N and the others as given)
+        fresh(args.path, args.runs, same)
     if args.no_events:
         return 0
     events = [i for i in iter_sources([args.path]) if type(i) is Event]

@@ -373,12 +373,33 @@ def test_store_pruned_as_it_grows():
     assert fingerprint(engine.findings()) == fingerprint(by_events(events, 500, {}).findings())
 
 
+def test_store_pruned_between_sweeps():
+    """A busy follow within one sweep period (50 minutes of event time, small calls): the store is
+    pruned every COMPACT_CHUNKS calls all the same, so it holds about the last window's entries, not
+    the whole stream; the findings stay the event path's."""
+    rnd = random.Random(10)
+    events = sorted((rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=rnd.uniform(0, 3000),
+                                requester=user(rnd.randrange(40)), bytes_sent=1000) for _ in range(20000)),
+                    key=lambda e: e.ts)
+    engine = RuleEngine({})
+    dicts = columns.Dicts()
+    sizes = []
+    for i in range(0, len(events), 200):
+        engine.process_columns(from_events(events[i:i + 200], dicts))
+        sizes.append(engine._columns._stores["s3.mass_download"].n)
+    per_window = len(events) * 600 / 3000
+    assert max(sizes) < per_window + (vector.COMPACT_CHUNKS + 2) * 200 < len(events) // 2
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(by_events(events, 200, {}).findings())
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_crowded_stores_random(seed, monkeypatch):
     """Stores pruned every few batches for crowding (COMPACT_CHUNKS), not only at the sweeps: the prune
-    comes before a batch's entries, so it drops none that the batch's windows read (entries of the
-    batch older than a newer row of it, entries of earlier batches those rows reach); the share rules
-    and the download and delete windows over random traffic with late log objects are the event path's."""
+    comes once the batch's windows have read its entries, so it drops none that they read (entries of
+    the batch older than a newer row of it, entries of earlier batches those rows reach); the share
+    rules and the download and delete windows over random traffic with late log objects are the event
+    path's."""
     monkeypatch.setattr(vector, "COMPACT_CHUNKS", 2)
     events = share_traffic(seed)
     for evs in (events, late(events, seed)):

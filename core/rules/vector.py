@@ -81,7 +81,7 @@ Documented differences from :meth:`RuleEngine.process_batch` (same findings othe
   own, beside the newest one (without that hold, a late entry replayed after the entries that made it
   late were dropped would open the newest segment itself, and a window the event path fires would not
   fire); it is pruned when the engine sweeps (once grown by half since its last prune), and when
-  crowded before a batch's entries come (never between them and the batch's windows). A group
+  crowded once a batch's windows have read it (never between its entries and its windows). A group
   promoted later replays what the store kept. The
   event path's window segments differ in two corner cases only: a late log object more than
   ``IDLE_SECONDS`` older than the newest event, whose segment the event path sweeps up to an hour
@@ -300,7 +300,7 @@ class _Store:
     summed weight and the number of entries with a distinct value (``hasval``) stored (bounds of what
     any window of the gid's stored entries holds)."""
 
-    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact", "kept")
+    __slots__ = ("chunks", "newest", "n", "weight", "valued", "exact", "kept", "adds")
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
@@ -310,6 +310,7 @@ class _Store:
         self.valued = np.zeros(0, np.int64)   # gid -> its stored entries with a distinct value
         self.exact = True           # every weight so far an integer (float sums of them: exact)
         self.kept = 0               # entries left by the last prune (see ColumnRunner.prune)
+        self.adds = 0               # chunks added since the last prune (see crowd)
 
     def grow(self, size: int) -> None:
         """Room for gids below ``size``."""
@@ -347,16 +348,18 @@ class _Store:
     def add(self, chunk: dict[str, np.ndarray]) -> None:
         if len(chunk["gid"]):
             self.chunks.append(chunk)
+            self.adds += 1
             self.n += len(chunk["gid"])
+            if len(self.chunks) > COMPACT_CHUNKS:   # (joined now: fewer, bigger chunks to read)
+                self.all()
             self._count(chunk, 1)
 
     def crowd(self, span: float, wm: float) -> None:
-        """Past COMPACT_CHUNKS chunks, pruned (then concatenated if still crowded): before a batch's
-        entries come (see ColumnRunner.run_window), so that it drops no entry this batch's windows read."""
-        if len(self.chunks) >= COMPACT_CHUNKS:
+        """Pruned once COMPACT_CHUNKS chunks came since the last prune (between the engine's sweeps: a
+        busy follow adds millions of entries an hour of event time): once a batch's windows have
+        read its entries (see ColumnRunner.run_window), never between."""
+        if self.adds > COMPACT_CHUNKS:
             self.prune(span, wm)
-            if len(self.chunks) >= COMPACT_CHUNKS:
-                self.all()
 
     def prune(self, span: float, wm: float) -> None:
         """Keep the entries a window can still use (see the module docstring), chunk by chunk: those
@@ -389,7 +392,7 @@ class _Store:
             if c is not None:
                 out.append(c)
                 n += _live(c)
-        self.chunks, self.n, self.kept = out, n, n
+        self.chunks, self.n, self.kept, self.adds = out, n, n, 0
 
     def all(self) -> dict[str, np.ndarray] | None:
         if not self.chunks:
@@ -1549,6 +1552,15 @@ class ColumnRunner:
         eng._schedule(_take(made, order), ordered=True, closes=_take(fcloses, order))
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
+        """A windowed rule's rows of the batch (:meth:`_run_window`), then its store pruned if crowded:
+        after the batch's windows have read it (a prune between the batch's entries and their windows
+        could drop entries they read)."""
+        self._run_window(rule, ctx, fast, weight, slow_items, touched)
+        store = self._stores.get(rule.id)
+        if store is not None:
+            store.crowd(rule.window * 60, ctx.wm)
+
+    def _run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         eng = self.engine
         store = self._stores.get(rule.id)
         if store is None:
@@ -1558,7 +1570,6 @@ class ColumnRunner:
         self._seq += ctx.batch.n
         python_keys = {key for _, _, _, key in slow_items}
         if fast is not None and len(fast):
-            store.crowd(span, ctx.wm)
             gids = ctx.group_gids(rule, fast)
             t = ctx.ts_eff[fast]
             store.grow(len(self._gval))
