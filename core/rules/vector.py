@@ -115,8 +115,6 @@ from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_f
 Row = namedtuple("Row", ("source", "bucket", "key", "operation", "action", "requester", "remote_ip",
                          "http_status", "error_code", "bytes_sent", "user_agent", "principal_type",
                          "log_object", "log_line", "time", "ts", "detail", "request_uri"))
-# built-in rules whose match, on an access-log row (no CloudTrail detail), reads only Row fields
-LIGHT_MATCH = frozenset(("s3.bucket_policy_change", "s3.bucket_deleted"))
 STORE_TABLES = ("identity", "request", "client", "bucket", "key", "ip", "time", "object")
 KEY_COL = STORE_TABLES.index("key")
 STORE_INTS = ("seq", "line", "bytes")   # a store chunk's int64 columns, kept as one 2-d array ("ints")
@@ -137,6 +135,7 @@ FAST_KINDS = {  # built-in rules with a code verdict: rule id -> hit is ONE (els
     "s3.mass_delete": True, "s3.anonymous_access": True, "s3.insecure_transport": True,
     "s3.sigv2_request": True, "s3.pentest_user_agent": True, "s3.sensitive_object_access": True,
     "s3.bucket_deleted": True, "s3.log_tampering": None,   # None: (1, None, None, {"keys": [key]})
+    "s3.bucket_policy_change": "change",   # (1, None, None, {"change": action, "body_logged": False})
 }
 
 
@@ -1275,7 +1274,7 @@ class ColumnRunner:
         if slow is not None and len(slow):
             gate = ctx.gate_fn(rule)
             match, group = rule.match, rule.group
-            for r, ev in zip(slow.tolist(), ctx.match_rows(rule, slow)):
+            for r, ev in zip(slow.tolist(), batch.events(slow)):
                 if not gate(ev):
                     continue
                 try:
@@ -1294,10 +1293,12 @@ class ColumnRunner:
                 keys = ctx.group_keys(rule, fast)
                 rows = ctx.rows(fast)
                 one = FAST_KINDS[rule.id]
-                if one:
+                if one is True:
                     hits = [ONE] * len(rows)
                 elif one is None:
                     hits = [(1, None, None, {"keys": [k]}) for k in ctx.values("key", fast)]
+                elif one == "change":   # (an access-log row logs no request body: the change only)
+                    hits = [(1, None, None, {"change": r.action or r.operation, "body_logged": False}) for r in rows]
                 else:
                     hits = [(w, None, None, None) for w in weight.tolist()]
                 fitems = list(zip(fast.tolist(), rows, hits, keys))
@@ -1791,6 +1792,12 @@ def _v_errnone(request: tuple) -> bool:
     return request[4] is None
 
 
+def _v_policy(request: tuple) -> bool:
+    """A policy or ACL change of the bucket (``s3.bucket_policy_change``'s match: its action, or a
+    control operation that has none)."""
+    return request[2] in B.POLICY_ACTIONS or request[1] in B.BODYLESS_CONTROL_OPS
+
+
 def _v_service(identity: tuple) -> bool:
     return identity[4] == "service"
 
@@ -1978,24 +1985,6 @@ class _Ctx:
                      b.log_line[sel], None)
         return rows
 
-    def match_rows(self, rule: Rule, sel: np.ndarray) -> list:
-        """The events of rows ``sel`` for the rule's match in Python: light rows for the access-log rows
-        of built-in matches that read no other field of them (:data:`LIGHT_MATCH`: no line parsed again),
-        else full events."""
-        b = self.batch
-        if rule.id not in LIGHT_MATCH or rule.source != "builtin" or not len(sel):
-            return b.events(sel)
-        acc = self.access()[sel]
-        if acc.all():
-            return self.rows(sel)
-        out: list = [None] * len(sel)
-        at, rest = np.flatnonzero(acc), np.flatnonzero(~acc)
-        for i, row in zip(at.tolist(), self.rows(sel[at])):
-            out[i] = row
-        for i, ev in zip(rest.tolist(), b.events(sel[rest])):
-            out[i] = ev
-        return out
-
     def group_codes(self, rule: Rule, sel: np.ndarray) -> np.ndarray:
         """Group codes of rows ``sel`` (built-in group functions only), no interning: the actor's
         interned id (by actor), else ``(bucket id + 1) << 32 | actor or IP id``."""
@@ -2095,6 +2084,8 @@ class _Ctx:
             m = ok & ~rv(req, "s3op", _lifecycle_op)
             out["identity"] = ~rv(idn, "service", _v_service)
             out["client"] = ~rv(cli, "awsint", _v_awsint)
+        elif kind == "s3.bucket_policy_change":
+            m = ok & rv(req, "policy", _v_policy)
         else:  # s3.sensitive_object_access (then keys), s3.bucket_deleted
             m = ok
         m = m & acc
