@@ -353,60 +353,40 @@ def test_dropped_counts_are_not_compacted(monkeypatch):
     assert fingerprint(engine.findings()) == fingerprint(by_events(stretched, 200, SMALL).findings())
 
 
-def test_store_pruned_as_it_grows():
-    """A windowed rule's store over six hours of steady downloads (stored, under the threshold): pruned
-    at the sweeps once grown by half since its last prune, it stays far below the whole stream; the
-    findings stay the event path's."""
-    rnd = random.Random(9)
-    events = sorted((rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=rnd.uniform(0, 6 * 3600),
-                                requester=user(rnd.randrange(30)), bytes_sent=1000) for _ in range(30000)),
+def downloads_store_sizes(seed: int, n: int, span: float, actors: int, batch: int) -> tuple[list, list]:
+    """``n`` downloads of ``actors`` actors over ``span`` seconds (stored: under the threshold), by
+    columns in batches of ``batch``: the events, and the ``s3.mass_download`` store's size after each
+    batch; the findings checked against the event path's."""
+    rnd = random.Random(seed)
+    events = sorted((rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=rnd.uniform(0, span),
+                                requester=user(rnd.randrange(actors)), bytes_sent=1000) for _ in range(n)),
                     key=lambda e: e.ts)
     engine = RuleEngine({})
     dicts = columns.Dicts()
     sizes = []
-    for i in range(0, len(events), 500):
-        engine.process_columns(from_events(events[i:i + 500], dicts))
+    for i in range(0, len(events), batch):
+        engine.process_columns(from_events(events[i:i + batch], dicts))
         sizes.append(engine._columns._stores["s3.mass_download"].n)
+    engine.flush()
+    assert fingerprint(engine.findings()) == fingerprint(by_events(events, batch, {}).findings())
+    return events, sizes
+
+
+def test_store_pruned_as_it_grows():
+    """A windowed rule's store over six hours of steady downloads: pruned at the sweeps once grown by
+    half since its last prune, it stays far below the whole stream."""
+    events, sizes = downloads_store_sizes(9, 30000, 6 * 3600, 30, 500)
     assert sum(b < a for a, b in zip(sizes, sizes[1:])) >= 3   # pruned, again and again
     assert max(sizes) < 2 * vector.PRUNE_MIN + 1000 < len(events) // 3
-    engine.flush()
-    assert fingerprint(engine.findings()) == fingerprint(by_events(events, 500, {}).findings())
 
 
 def test_store_pruned_between_sweeps():
     """A busy follow within one sweep period (50 minutes of event time, small calls): the store is
     pruned every COMPACT_CHUNKS calls all the same, so it holds about the last window's entries, not
-    the whole stream; the findings stay the event path's."""
-    rnd = random.Random(10)
-    events = sorted((rulekit.ev(key=f"k/{rnd.randrange(10 ** 6)}", at=rnd.uniform(0, 3000),
-                                requester=user(rnd.randrange(40)), bytes_sent=1000) for _ in range(20000)),
-                    key=lambda e: e.ts)
-    engine = RuleEngine({})
-    dicts = columns.Dicts()
-    sizes = []
-    for i in range(0, len(events), 200):
-        engine.process_columns(from_events(events[i:i + 200], dicts))
-        sizes.append(engine._columns._stores["s3.mass_download"].n)
+    the whole stream."""
+    events, sizes = downloads_store_sizes(10, 20000, 3000, 40, 200)
     per_window = len(events) * 600 / 3000
     assert max(sizes) < per_window + (vector.COMPACT_CHUNKS + 2) * 200 < len(events) // 2
-    engine.flush()
-    assert fingerprint(engine.findings()) == fingerprint(by_events(events, 200, {}).findings())
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_crowded_stores_random(seed, monkeypatch):
-    """Stores pruned every few batches for crowding (COMPACT_CHUNKS), not only at the sweeps: the prune
-    comes once the batch's windows have read its entries, so it drops none that they read (entries of
-    the batch older than a newer row of it, entries of earlier batches those rows reach); the share
-    rules and the download and delete windows over random traffic with late log objects are the event
-    path's."""
-    monkeypatch.setattr(vector, "COMPACT_CHUNKS", 2)
-    events = share_traffic(seed)
-    for evs in (events, late(events, seed)):
-        for batch in (37, 400):
-            ref = by_events(evs, batch, SMALL)
-            assert fingerprint(by_columns(evs, batch, SMALL).findings()) == fingerprint(ref.findings())
-    late_windows(seed, 23)
 
 
 def test_late_entries_of_one_batch():
