@@ -616,7 +616,8 @@ def test_policy_changes_of_access_logs_parse_no_line(batch):
                               requester=f"arn:aws:iam::123456789012:user/p{i % 3}"))
         evs.append(rulekit.ev("REST.PUT.ACL", key=f"obj/{i}", at=i * 90.0 + 0.5, http_status=200))   # PutObjectAcl
         if i % 10 == 4:
-            evs.append(rulekit.ct("PutBucketPolicy", {"bucketName": "acme-data", "bucketPolicy": public}, at=i * 90.0 + 1))
+            evs.append(rulekit.ct("PutBucketPolicy", {"bucketName": "acme-data", "bucketPolicy": public},
+                                  at=i * 90.0 + 1))
     engine = RuleEngine({})
     dicts = columns.Dicts()
     calls = 0
