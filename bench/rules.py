@@ -223,14 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.worker, args.path)
         return 0
     print("command: python bench/rules.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    batches: list = []
+    nbatches = [0]
 
     def build() -> list:
-        batches[:] = [len(b) for b in rules_batches(args.path, columns.Dicts())]   # (their sizes only)
-        return list(rules_batches(args.path, columns.Dicts()))
+        built = list(rules_batches(args.path, columns.Dicts()))
+        nbatches[0] = len(built)
+        return built
     cn, cfind, times = measure(args.runs, columns_parse_only, columns_and_rules, columns_rules_only, args.path,
                                build)
-    print(f"columns: {cn:,} rows ({column_source()}, blocks of {BLOCK_MB:g} MB; the rules over {len(batches)} "
+    print(f"columns: {cn:,} rows ({column_source()}, blocks of {BLOCK_MB:g} MB; the rules over {nbatches[0]} "
           f"batches of up to {RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians)")
     report("columns", cn, *times)
     if not args.no_fresh:
