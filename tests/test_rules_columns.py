@@ -638,6 +638,56 @@ def test_policy_changes_of_access_logs_parse_no_line(batch):
     assert calls <= 4 * cloudtrail + versioning < 40
 
 
+def details_traffic(seed: int) -> list[Event]:
+    """Access-log rows only (no CloudTrail: every hit a fast one) whose hits carry details: log objects
+    deleted and overwritten (a busy actor past the 20 keys a finding lists, over several dedup periods;
+    a few others) and policy/ACL changes by a few people, in time order."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(2400):
+        at = i * 9.0
+        out.append(rulekit.ev(rnd.choice(["REST.DELETE.OBJECT", "REST.PUT.OBJECT"]), LOGS + f"{i % 37}.json.gz",
+                              at=at, bucket="acme-logs", http_status=204))
+        if i % 7 == 0:
+            out.append(rulekit.ev("BATCH.DELETE.OBJECT", LOGS + f"x{i}.gz", at=at + 1, bucket="acme-logs",
+                                  requester=rulekit.OTHER, remote_ip=f"192.0.2.{rnd.randrange(5)}"))
+        if i % 11 == 0:
+            out.append(rulekit.ev(rnd.choice(["REST.PUT.BUCKETPOLICY", "REST.PUT.ACL", "REST.DELETE.CORS"]), None,
+                                  at=at + 2, requester=f"arn:aws:iam::123456789012:user/p{rnd.randrange(3)}"))
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 40, 700, 10000])
+def test_bulk_hits_with_details(batch, monkeypatch):
+    """s3.log_tampering (its keys and log-object count) and s3.bucket_policy_change (the change,
+    ``body_logged`` False) on access-log rows go through the bulk path: segments of a batch, joins of
+    later batches merged hit by hit, no light row through _take when the rows are in order; out of
+    order, the groups it cannot decide take the row-by-row code with the same hits. The event path's
+    findings, details included."""
+    from s3tail.core.rules.vector import ColumnRunner
+    rules = {"s3.log_tampering", "s3.bucket_policy_change"}
+    events = details_traffic(batch)
+    shuffled = events[:]
+    random.Random(batch).shuffle(shuffled)
+    for evs in (events, shuffled):
+        findings = by_events(evs, batch).findings()
+        bulk = count_calls(monkeypatch, ColumnRunner, "run_single")
+        taken = count_calls(monkeypatch, RuleEngine, "_take")
+        assert fingerprint(by_columns(evs, batch).findings()) == fingerprint(findings)
+        monkeypatch.undo()
+        assert rules <= set(bulk)
+        mine = [f for f in findings if f.rule_id in rules]
+        assert {f.rule_id for f in mine} == rules
+        assert all(f.details["body_logged"] is False and f.details["change"] for f in mine
+                   if f.rule_id == "s3.bucket_policy_change")
+        if evs is events:
+            assert not rules & set(taken)
+            busy = max((f for f in mine if f.rule_id == "s3.log_tampering"), key=lambda f: f.count)
+            assert busy.count > 60 and len(busy.details["keys"]) == 4 * MAX_SAMPLES == 20
+            assert busy.details["log_objects"] == busy.count
+    assert rules & set(taken)   # (shuffled: late rows)
+
+
 def test_process_columns_without_report(generated):
     """``report=False`` (the ingest, ``s3tail scan``): every call returns an empty list and the findings
     are those of a reporting engine, which lists what each batch touched (the event path's)."""

@@ -38,7 +38,9 @@ arrived, and the request counts read now may have lost pieces since, :meth:`Colu
 percent of errors never enters the Python windows.
 
 Stateless rules (single mode, hits ONE: anonymous access, insecure transport, SigV2, pentest agents,
-sensitive objects, bucket deletion) skip ``_take`` for most groups: :meth:`ColumnRunner.run_single`
+sensitive objects, bucket deletion; or hits whose details the codes give: log tampering's key and
+count of log objects, a policy change's operation, :meth:`ColumnRunner.fast_hits`, merged as the
+engine merges them, :meth:`ColumnRunner.merge_details`) skip ``_take`` for most groups: :meth:`ColumnRunner.run_single`
 splits each group's rows into *segments*, one per finding they go to (the open finding, then a new one
 each time a row passes the current one's ``close_ts``; found with a few numpy passes when the group's
 rows are in time order, or all fall in one segment), joins the open findings and makes the new ones
@@ -1292,16 +1294,7 @@ class ColumnRunner:
             if fast is not None and len(fast):
                 keys = ctx.group_keys(rule, fast)
                 rows = ctx.rows(fast)
-                one = FAST_KINDS[rule.id]
-                if one is True:
-                    hits = [ONE] * len(rows)
-                elif one is None:
-                    hits = [(1, None, None, {"keys": [k]}) for k in ctx.values("key", fast)]
-                elif one == "change":   # (an access-log row logs no request body: the change only)
-                    hits = [(1, None, None, {"change": r.action or r.operation, "body_logged": False}) for r in rows]
-                else:
-                    hits = [(w, None, None, None) for w in weight.tolist()]
-                fitems = list(zip(fast.tolist(), rows, hits, keys))
+                fitems = list(zip(fast.tolist(), rows, self.fast_hits(rule, ctx, fast, weight), keys))
                 items = _merge(fitems, items) if items else fitems
             if items:
                 self.release_open(rule)
@@ -1311,8 +1304,50 @@ class ColumnRunner:
 
     @staticmethod
     def bulk_ok(rule: Rule) -> bool:
-        """Whether :meth:`run_single` models the rule: single mode, hits are ONE, the fixed title."""
-        return rule.mode == "single" and FAST_KINDS.get(rule.id) is True and rule.title_fn is None
+        """Whether :meth:`run_single` models the rule: single mode, the fixed title, hits ONE or with
+        the details of :meth:`fast_hits` (summed by :meth:`merge_details`: a measure of the weights)."""
+        kind = FAST_KINDS.get(rule.id, False)
+        return (rule.mode == "single" and rule.title_fn is None and kind is not False
+                and (kind is True or rule.measure_of is None))
+
+    def fast_hits(self, rule: Rule, ctx: "_Ctx", sel: np.ndarray, weight: np.ndarray | None = None) -> list:
+        """The hits of fast rows ``sel`` (ascending) as the rule's match gives them (FAST_KINDS)."""
+        one = FAST_KINDS[rule.id]
+        if one is True:
+            return [ONE] * len(sel)
+        if one is None:
+            return [(1, None, None, {"keys": [k]}) for k in ctx.values("key", sel)]
+        if one == "change":   # (an access-log row logs no request body: the change only)
+            action = self.plist(ctx.d["request"], "sample_action", _sample_action)
+            return [(1, None, None, {"change": action[c], "body_logged": False})
+                    for c in ctx.c["request"][sel].tolist()]
+        return [(w, None, None, None) for w in weight.tolist()]
+
+    def merge_details(self, rule: Rule, ctx: "_Ctx", rows: np.ndarray, segp: np.ndarray, segc: np.ndarray,
+                      findings: list, fresh: bool) -> None:
+        """The details of the hits of segments (starts ``segp``, row counts ``segc``, positions in the
+        grouped ``rows``) of a rule whose hits carry them (:meth:`fast_hits`), into ``findings`` (one per
+        segment) as ``RuleEngine._extra`` takes them one by one: a fresh finding's at once (the weights
+        summed into the measure, each other key as the first hit sets it, its list the first distinct
+        values), a joined one's hit by hit."""
+        eng = self.engine
+        one = FAST_KINDS[rule.id]
+        measure = rule.measure
+        cap = MAX_SAMPLES * 4
+        for f, p, c in zip(findings, segp.tolist(), segc.tolist()):
+            sel = rows[p:p + c]
+            if not fresh:
+                for hit in self.fast_hits(rule, ctx, sel):
+                    eng._extra(rule, f, None, hit)
+                continue
+            d: dict[str, Any] = {}
+            if measure is not None:
+                d[measure] = c
+            if one is None:
+                d["keys"] = list(dict.fromkeys(ctx.values("key", sel)))[:cap]
+            else:
+                d.update(self.fast_hits(rule, ctx, sel[:1])[0][3])
+            f.details = d
 
     def run_single(self, rule: Rule, ctx: "_Ctx", fast: np.ndarray, touched: dict) -> None:
         """Fast hits (rows ``fast``, ascending) of a stateless rule (:meth:`bulk_ok`), decided per
@@ -1400,7 +1435,8 @@ class ColumnRunner:
         if not pos_ok.all():
             back = np.sort(rows[~pos_ok])
             self.release_open(rule)
-            eng._take(rule, list(zip(ctx.rows(back), [ONE] * len(back), ctx.group_keys(rule, back))), touched)
+            eng._take(rule, list(zip(ctx.rows(back), self.fast_hits(rule, ctx, back), ctx.group_keys(rule, back))),
+                      touched)
 
     def group_ids(self, rule: Rule, codes: np.ndarray) -> np.ndarray:
         """Dense ids of distinct group codes (see :meth:`_Ctx.group_codes`): the actor's interned id
@@ -1489,6 +1525,7 @@ class ColumnRunner:
         last_codes = tcodes[rows[at_max]]      # the time code of each segment's newest row
         is_join = joined[segg] & (segp == head[segg])
         ev = _Evidence(self, ctx, rows, segp, segc)     # the refs and samples of every segment
+        details = FAST_KINDS[rule.id] is not True      # (hits with details: merge_details)
         if is_join.any():   # joins into open findings (a group's first segment)
             js = np.flatnonzero(is_join).tolist()
             jfs = m.obj[gids[segg[js]]].tolist()
@@ -1505,6 +1542,8 @@ class ColumnRunner:
                     f.event_refs.extend(refs)
                     if n_s:
                         f.evidence.extend(samples)
+            if details:
+                self.merge_details(rule, ctx, rows, segp[js], segc[js], jfs, False)
         new_s = np.flatnonzero(~is_join)
         if not len(new_s):
             return
@@ -1524,6 +1563,8 @@ class ColumnRunner:
             (self.plist(d["identity"], "requester", _ITEM0), c_row["identity"][hpos]),
             (d["ip"].values, c_row["ip"][hpos]), rule.group, (tsv, first_codes, wm),
             (tsv, last_codes[new_s], wm), fcloses, segc[new_s].tolist(), ev, (_small_ints(nseg), new_s))
+        if details:
+            self.merge_details(rule, ctx, rows, segp[new_s], segc[new_s], made, True)
         eng._all.extend(made)
         if self._report:
             touched.update(zip(made, repeat(None)))
