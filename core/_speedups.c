@@ -3309,6 +3309,106 @@ done:
     return res;
 }
 
+/*
+ * find_literals(buf, literals, sep) -> list: the numbers (0, 1, ...) of the values of buf, values that
+ * each end with the byte sep (the last one too), that contain one of literals (non-empty bytes; a
+ * literal may end with sep: then it matches at the end of a value only), ascending, each once. A match
+ * belongs to the value its first byte is in. One pass over buf, whatever the number of literals: a
+ * byte set of the literals of one byte, a bit set of the first two bytes of the others, then memcmp of
+ * the literals with those two bytes. rules.engine.Joined.find uses it (the rules' key, user-agent and
+ * text prefilters), when every value ends with the one sep of the buffer.
+ */
+static PyObject *
+sp_find_literals(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    PyObject *lits;
+    int sep;
+    if (!PyArg_ParseTuple(args, "y*O!i", &buf, &PyTuple_Type, &lits, &sep))
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t nl = PyTuple_GET_SIZE(lits);
+    const unsigned char **lp = NULL;
+    Py_ssize_t *ll = NULL, *next = NULL;
+    Py_ssize_t first[256];
+    unsigned char single[256] = {0};
+    unsigned char *pair = NULL;
+    if (sep < 0 || sep > 255) {
+        PyErr_SetString(PyExc_ValueError, "find_literals: sep must be a byte");
+        goto done;
+    }
+    lp = PyMem_Malloc(sizeof(*lp) * (size_t)(nl + 1));
+    ll = PyMem_Malloc(sizeof(*ll) * (size_t)(nl + 1));
+    next = PyMem_Malloc(sizeof(*next) * (size_t)(nl + 1));
+    pair = PyMem_Calloc(8192, 1);
+    if (lp == NULL || ll == NULL || next == NULL || pair == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int c = 0; c < 256; c++)
+        first[c] = -1;
+    for (Py_ssize_t k = nl - 1; k >= 0; k--) {   /* (each first byte's list in the literals' order) */
+        PyObject *b = PyTuple_GET_ITEM(lits, k);
+        if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) == 0) {
+            PyErr_SetString(PyExc_TypeError, "find_literals: literals must be non-empty bytes");
+            goto done;
+        }
+        lp[k] = (const unsigned char *)PyBytes_AS_STRING(b);
+        ll[k] = PyBytes_GET_SIZE(b);
+        if (ll[k] == 1) {
+            single[lp[k][0]] = 1;
+            continue;
+        }
+        unsigned v = ((unsigned)lp[k][0] << 8) | lp[k][1];
+        pair[v >> 3] |= (unsigned char)(1u << (v & 7));
+        next[k] = first[lp[k][0]];
+        first[lp[k][0]] = k;
+    }
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    const unsigned char *p = buf.buf;
+    Py_ssize_t n = buf.len, idx = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        int hit = single[c];
+        if (!hit && i + 1 < n) {
+            unsigned v = ((unsigned)c << 8) | p[i + 1];
+            if (pair[v >> 3] & (1u << (v & 7))) {
+                for (Py_ssize_t k = first[c]; k >= 0; k = next[k])
+                    if (ll[k] <= n - i && memcmp(p + i, lp[k], (size_t)ll[k]) == 0) {
+                        hit = 1;
+                        break;
+                    }
+            }
+        }
+        if (hit) {
+            PyObject *x = PyLong_FromSsize_t(idx);
+            if (x == NULL || PyList_Append(out, x) < 0) {
+                Py_XDECREF(x);
+                Py_CLEAR(out);
+                goto done;
+            }
+            Py_DECREF(x);
+            const unsigned char *q = memchr(p + i, sep, (size_t)(n - i));   /* on to the next value */
+            if (q == NULL)
+                break;
+            i = q - p;
+            idx++;
+            continue;
+        }
+        if (c == (unsigned char)sep)
+            idx++;
+    }
+done:
+    PyMem_Free(lp);
+    PyMem_Free(ll);
+    PyMem_Free(next);
+    PyMem_Free(pair);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))sp_parse, METH_FASTCALL | METH_KEYWORDS,
      "parse(line, log_object='-', log_line=0, offset=-1, redact=True) -> Event; as parse_line_pure."},
@@ -3346,6 +3446,8 @@ static PyMethodDef methods[] = {
     {"prune_keep", sp_prune_keep, METH_VARARGS,
      "prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: one "
      "store chunk's prune test, the dropped entries taken off their gid's sums (windows, task W)."},
+    {"find_literals", sp_find_literals, METH_VARARGS,
+     "find_literals(buf, literals, sep) -> list: the numbers of the sep-ended values holding a literal."},
     {"running_newest", sp_running_newest, METH_VARARGS,
      "running_newest(gid, ts, newest, out): out[i] = newest[gid[i]] before entry i, then newest[gid[i]] = "
      "max(it, ts[i]), in order (late window entries)."},

@@ -384,3 +384,25 @@ def test_joined_find_against_a_plain_search():
         assert want <= got
         if t % 3 == 0:
             assert got == want
+
+
+def test_joined_find_in_one_pass_as_literal_by_literal(monkeypatch):
+    """The C one-pass search of many literals (``find_literals``) finds what a ``find`` per literal
+    finds: literals of one byte, literals sharing their first two bytes, one a prefix of another, anchored
+    at a value's end, at the very end of the text, hits in neighbouring values."""
+    import random
+
+    from s3tail.core.rules import engine
+
+    if engine._FIND_LITERALS is None:
+        pytest.skip("the C extension is not built")
+    rnd = random.Random(11)
+    alphabet = ["a", "b", "c", ".", "/", "e", "nv", "é", "\\", "<"]
+    pool = ["a", ".", "<", "ab", "abc", "abcb", ".e", ".env", ".env\n", "b\n", "c/", "cc", "\\", "é", "nva", "a/b."]
+    for t in range(500):
+        values = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 8))) for _ in range(rnd.randrange(1, 40))]
+        lits = rnd.sample(pool, rnd.randrange(1, 9))
+        one_pass = engine.Joined(values).find(lits)
+        monkeypatch.setattr(engine, "_FIND_LITERALS", None)
+        assert engine.Joined(values).find(lits) == one_pass, (values, lits)
+        monkeypatch.undo()

@@ -49,6 +49,17 @@ IDLE_SECONDS = 6 * 3600     # event time after which an untouched window segment
 SWEEP_EVERY = 3600          # event-time seconds between sweeps of idle windows
 SEP = "\n"
 SEP_BYTE = ord(SEP)
+
+
+def _find_literals():
+    try:
+        from ..access_log import speedups
+    except ImportError:  # pragma: no cover - the package always has access_log
+        return None
+    return getattr(speedups, "find_literals", None)
+
+
+_FIND_LITERALS = _find_literals()   # the C one-pass search of many literals (None: not built)
 PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
 PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
 REQ_SPAN = 120              # seconds of event time one request-count record spans at most
@@ -102,25 +113,35 @@ class Joined:
     (``bytes.lower``: C speed, unlike ``str.lower`` on non-ASCII text), searched with C ``find``.
 
     Literals are ASCII lower-case (a non-ASCII literal makes :meth:`find` fall back to ``str.lower``
-    per value, so the prefilter stays a necessary condition)."""
+    per value, so the prefilter stays a necessary condition). The ASCII ones are searched in one pass
+    by the C ``find_literals`` when no value holds a newline itself, else one ``find`` each."""
 
-    __slots__ = ("values", "low", "_ends")
+    __slots__ = ("values", "low", "_ends", "_plain")
 
     def __init__(self, values: list[str]):
         self.values = values
         self.low = (SEP.join(values) + SEP).encode("utf-8", "surrogatepass").lower()
         self._ends: list[int] | None = None
+        self._plain: bool | None = None   # one SEP per value (none inside one), once asked
 
     def find(self, literals: Iterable[str]) -> set[int]:
         """Indexes of the values containing one of ``literals`` (lower-case; a trailing newline
         anchors the literal at the end of a value)."""
+        literals = tuple(literals)
+        if any(lit in ("", SEP) for lit in literals):  # in every value
+            return set(range(len(self.values)))
         found: set[int] = set()
+        if _FIND_LITERALS is not None:
+            if self._plain is None:   # (a value holding a newline: the values are counted by length)
+                self._plain = self.low.count(SEP_BYTE) == len(self.values)
+            ascii_ = tuple(lit.encode() for lit in literals if lit.isascii())
+            if ascii_ and self._plain:
+                found.update(_FIND_LITERALS(self.low, ascii_, SEP_BYTE))
+                literals = tuple(lit for lit in literals if not lit.isascii())
         low = self.low
         find = low.find
         ends = self._ends
         for lit in literals:
-            if lit in ("", SEP):  # in every value
-                return set(range(len(self.values)))
             if not lit.isascii():
                 found.update(i for i, v in enumerate(self.values) if lit in v.lower() + SEP)
                 continue
