@@ -1095,14 +1095,24 @@ class ColumnRunner:
             self._derived[key] = (table, arr)
         return arr
 
-    def verdict_codes(self, table: Table, name: Any, fn, codes: np.ndarray) -> np.ndarray:
+    def verdict_codes(self, table: Table, name: Any, fn, codes: np.ndarray, literals: tuple = ()) -> np.ndarray:
         """Per code of ``table`` (int8): ``fn(value)`` as 1 or 0, -1 when not asked yet; decided for
-        ``codes`` (the values of rows a rule may match only)."""
+        ``codes`` (the values of rows a rule may match only). ``literals`` (lower-case ASCII): ``fn`` is
+        asked only of text values holding one (:class:`Joined`: a necessary condition of ``fn``), the
+        others are 0."""
         arr = self._sparse(table, name)
         unknown = codes[arr[codes] < 0]
         if len(unknown):
             u = _unique(unknown)
             vals = table.values
+            if literals:
+                texts = [v if isinstance(v, str) else "" for v in map(vals.__getitem__, u.tolist())]
+                arr[u] = 0
+                found = Joined(texts).find(literals)
+                if found:
+                    u = u[np.fromiter(found, np.int64, len(found))]
+                else:
+                    return arr
             arr[u] = np.fromiter((bool(fn(vals[c])) for c in u.tolist()), np.int8, len(u))
         return arr
 
@@ -2306,7 +2316,9 @@ class _Ctx:
 
         def logs(k):
             return isinstance(k, str) and (k.startswith(("AWSLogs/",) + anyb) or "/AWSLogs/" in k)
-        m = (self.r.verdict_codes(keys, ("logkey",) + anyb, logs, need_codes)[codes] == 1) & need
+        lits = ("awslogs/",) + tuple(p.lower() for p in anyb if p.isascii())
+        m = (self.r.verdict_codes(keys, ("logkey",) + anyb, logs, need_codes,
+                                  lits if len(lits) == len(anyb) + 1 else ())[codes] == 1) & need
         own: dict[str, list] = {}
         for b, p in pairs:
             if b is not None:
