@@ -100,7 +100,7 @@ from __future__ import annotations
 import fnmatch
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque, namedtuple
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain, islice, repeat
 from operator import add, attrgetter, itemgetter, le
 from typing import Any
 
@@ -1341,22 +1341,30 @@ class ColumnRunner:
         summed into the measure, each other key as the first hit sets it, its list the first distinct
         values), a joined one's hit by hit."""
         eng = self.engine
+        if not fresh:
+            for f, p, c in zip(findings, segp.tolist(), segc.tolist()):
+                for hit in self.fast_hits(rule, ctx, rows[p:p + c]):
+                    eng._extra(rule, f, None, hit)
+            return
         one = FAST_KINDS[rule.id]
         measure = rule.measure
-        cap = MAX_SAMPLES * 4
-        for f, p, c in zip(findings, segp.tolist(), segc.tolist()):
-            sel = rows[p:p + c]
-            if not fresh:
-                for hit in self.fast_hits(rule, ctx, sel):
-                    eng._extra(rule, f, None, hit)
-                continue
-            d: dict[str, Any] = {}
-            if measure is not None:
-                d[measure] = c
-            if one is None:
-                d["keys"] = list(dict.fromkeys(ctx.values("key", sel)))[:cap]
-            else:
-                d.update(self.fast_hits(rule, ctx, sel[:1])[0][3])
+        counts = segc.tolist()
+        if one is None:   # the first distinct keys (codes: one per value)
+            kv = ctx.d["key"].values
+            kl = ctx.c["key"][rows].tolist()
+            cap = MAX_SAMPLES * 4
+            firsts = [list(map(kv.__getitem__, islice(dict.fromkeys(kl[p:p + c]), cap)))
+                      for p, c in zip(segp.tolist(), counts)]
+            name = "keys"
+        else:             # the first hit's change
+            action = self.plist(ctx.d["request"], "sample_action", _sample_action)
+            firsts = list(map(action.__getitem__, ctx.c["request"][rows[segp]].tolist()))
+            name = "change"
+        for f, c, v in zip(findings, counts, firsts):
+            d: dict[str, Any] = {} if measure is None else {measure: c}
+            d[name] = v
+            if one is not None:
+                d["body_logged"] = False
             f.details = d
 
     def run_single(self, rule: Rule, ctx: "_Ctx", fast: np.ndarray, touched: dict) -> None:
