@@ -77,14 +77,15 @@ def live_items(args: argparse.Namespace, *, redact: bool = True, flush=None) -> 
         yield from batch
 
 
-def live_batches(args: argparse.Namespace, *, redact: bool = True, flush=None, blocks: bool = False
-                 ) -> Iterator[list]:
-    """:func:`live_items` as lists, as they arrive; ``blocks``: plain access-log text as RawBlock."""
+def live_batches(args: argparse.Namespace, *, redact: bool = True, flush=None, blocks: bool = False,
+                 idle: bool = False) -> Iterator[list]:
+    """:func:`live_items` as lists, as they arrive; ``blocks``: plain access-log text as RawBlock;
+    ``idle``: an empty list when the sources go quiet (see ``sources.iter_batches``)."""
     from .sources import exit_on_sigterm, headless_on_state, iter_batches
 
     if getattr(args, "follow", False):
         exit_on_sigterm()
-    return iter_batches(args, redact=redact, on_state=headless_on_state(), flush=flush, blocks=blocks)
+    return iter_batches(args, redact=redact, on_state=headless_on_state(), flush=flush, blocks=blocks, idle=idle)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -140,3 +140,26 @@ def test_ingest_stages_give_the_serial_events_and_findings(folder, split):
     assert [m.to_dict() for m in res.malformed] == [i.to_dict() for i in ref if type(i) is Malformed]
     assert res.skipped == sum(type(i) is Skipped for i in ref) and res.events == len(store.events)
     assert sorted((f.rule_id, f.count, str(f.dedup_key)) for f in res.findings) == want
+
+
+def test_held_heap_keeps_freed_memory_until_the_read_ends():
+    """While a file is read in blocks (``ingest.held_heap``, nested here), heap memory freed between
+    blocks stays with the process for the next ones; when the last one ends, it is given back."""
+    import os
+
+    if ingest._LIBC is None:
+        pytest.skip("not glibc's malloc: held_heap does nothing")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    mb = 1 << 20
+    with ingest.held_heap():
+        with ingest.held_heap():
+            start = rss()
+            blocks = [b"x" * mb for _ in range(96)]   # from the heap (under the mmap threshold), touched
+            assert rss() - start > 80 * mb
+            del blocks
+            held = rss()
+        assert held - start > 80 * mb and ingest._held[0] == 1   # (freed, kept: the outer read goes on)
+    assert ingest._held[0] == 0 and held - rss() > 80 * mb       # given back at the end

@@ -131,3 +131,51 @@ def test_scan_over_column_batches_equals_the_event_path(tmp_path, capsys):
     assert cols.out.strip() and sorted(cols.out.splitlines()) == sorted(events.out.splitlines())
     assert cols.err.splitlines()[-1] == events.err.splitlines()[-1]   # parsed N events, M malformed, ... findings
     assert "malformed" in cols.err and cols.err.count(":") >= 5         # each malformed line named on stderr
+
+
+def test_scan_joins_blocks_across_arrivals_for_the_rules(tmp_path, capsys, monkeypatch):
+    """A file read in many small blocks (each its own arrival from the source thread) reaches the rules
+    as joined batches (up to ingest.RULES_ROWS rows each: here one), not one call per arrival; the
+    findings and counts are the event path's."""
+    from test_ingest import generated
+
+    from s3tail.core.rules.engine import RuleEngine
+    from s3tail.core.sources import local
+
+    path = tmp_path / "gen.log"
+    path.write_bytes(generated(3000, 3))
+    monkeypatch.setattr(local, "BLOCK_CHUNK", 16 << 10)
+    calls: list[int] = []
+    original = RuleEngine.process_columns
+
+    def process_columns(self, batch, report=True):
+        calls.append(batch.n)
+        return original(self, batch, report)
+    monkeypatch.setattr(RuleEngine, "process_columns", process_columns)
+    assert main(["scan", str(path)]) == 0
+    cols = capsys.readouterr()
+    blocks = -(-path.stat().st_size // (16 << 10))
+    assert calls == [3000] and blocks > 50
+    assert main(["scan", str(path), "--filter=-bucket:no-such-bucket"]) == 0
+    events = capsys.readouterr()
+    assert cols.out.strip() and sorted(cols.out.splitlines()) == sorted(events.out.splitlines())
+    assert cols.err.splitlines()[-1] == events.err.splitlines()[-1]
+
+
+def test_scan_follow_hands_rows_to_the_rules_when_the_sources_go_quiet(tmp_path):
+    """--follow: the rows gathered for the rules go to them as soon as the sources go quiet (not when
+    a joined batch is full, nor at exit): a finding whose dedup period the later rows end is printed
+    while scan is still following."""
+    import os
+
+    from s3helpers import follow_cli
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    later = line(5, key="data/later.csv").replace("[14/May/2024:00:", "[14/May/2024:03:")
+    (d / "a.log").write_text(line(0, key="app/.env") + line(30) + later)
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "xdg"))
+    out, err, rc = follow_cli(["scan", "--follow", str(d)], env,
+                              lambda out: any("s3.sensitive_object_access" in x for x in out), 30)
+    assert "Traceback" not in err and rc == 130
+    assert [json.loads(x)["rule_id"] for x in out].count("s3.sensitive_object_access") == 1

@@ -60,24 +60,40 @@ def _items(args: argparse.Namespace) -> Iterable:
 
 
 def _column_batches(args: argparse.Namespace, tally: Tally) -> Iterable:
-    """Column batches of the sources (plain access-log text read by the C scanner), counted in ``tally``."""
+    """Column batches of the sources (plain access-log text read by the C scanner, in blocks of a MB),
+    counted in ``tally``, joined for the rules up to ``ingest.RULES_ROWS`` rows across the sources'
+    arrivals; a follow hands on what it has gathered whenever the sources go quiet."""
+    from ..ingest import coalesce
+
+    return coalesce(_parsed_batches(args, tally))
+
+
+def _parsed_batches(args: argparse.Namespace, tally: Tally) -> Iterable:
+    """The column batches with rows of :func:`_column_batches`, before they are joined; None where the
+    sources went quiet or the value tables start afresh (a joined batch holds one :class:`Dicts`)."""
     from ..columns import Dicts
-    from ..ingest import coalesce, column_batches
+    from ..ingest import column_batches, held_heap
     from ..parsecmd import live_batches
 
     dicts = Dicts()
-    for items in live_batches(args, flush=sys.stdout.flush, blocks=True):
-        if dicts.full():  # a long follow: value tables start afresh
-            dicts = Dicts()
-        for batch in coalesce(column_batches(items, dicts, COLUMN_ROWS)):
-            for item in batch.others:
-                if isinstance(item, Malformed):
-                    tally.add_malformed(item)
-                else:
-                    tally.skipped += 1
-            tally.events += batch.n
-            if batch.n:
-                yield batch
+    with held_heap():   # (joined batches free tens of MB at a time: kept for the next ones)
+        for items in live_batches(args, flush=sys.stdout.flush, blocks=True,
+                                  idle=bool(getattr(args, "follow", False))):
+            if not items:
+                yield None
+                continue
+            if dicts.full():  # a long follow: value tables start afresh
+                yield None
+                dicts = Dicts()
+            for batch in column_batches(items, dicts, COLUMN_ROWS):
+                for item in batch.others:
+                    if isinstance(item, Malformed):
+                        tally.add_malformed(item)
+                    else:
+                        tally.skipped += 1
+                tally.events += batch.n
+                if batch.n:
+                    yield batch
 
 
 def run(args: argparse.Namespace) -> int:

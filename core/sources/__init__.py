@@ -180,11 +180,14 @@ def _final(src: Source, msg: tuple) -> None:
 
 def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None] | None = None,
                  stop: threading.Event | None = None,
-                 flush: Callable[[], None] | None = None, blocks: bool = False) -> Iterator[list[Item]]:
+                 flush: Callable[[], None] | None = None, blocks: bool = False,
+                 idle: bool = False) -> Iterator[list[Item]]:
     """Lists of items as they arrive from every source (see the module docstring).
 
     ``blocks``: plain access-log text comes as :class:`~s3tail.core.reader.RawBlock` items (complete
     lines, unparsed) for the columnar scanner, instead of one Event or Malformed per line.
+    ``idle``: an empty list once the sources go quiet after sending items (a consumer that gathers
+    batches hands on what it holds).
 
     A batch comes as soon as a source sends one; an idle follow checks ``stop`` every 0.1 s and
     ends within a second of it. ``flush`` is called when the sources are idle and before each
@@ -241,8 +244,11 @@ def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None
             try:
                 msg = q.get(timeout=TICK)
             except queue.Empty:
-                if not idle_flushed and flush is not None:
-                    flush()
+                if not idle_flushed:
+                    if idle:
+                        yield []
+                    if flush is not None:
+                        flush()
                     idle_flushed = True
                 save(force=True)  # idle: record what was handed out now (a kill loses little)
                 continue
