@@ -2605,17 +2605,20 @@ slot_offset(PyTypeObject *cls, PyObject *name, const char *who)
 }
 
 /*
- * mark(objs, cls, name, old, new, out) -> int: for every object of the list objs (each an instance
- * of cls) whose slot ``name`` is ``old`` (identity), set the slot to ``new`` and append the object to
- * the list out (None: no list); returns how many were set. The rule engine closes findings with it
- * (``if not f.closed: f.closed = True; closed.append(f)``).
+ * mark(objs, cls, name, old, new, out, eq_name=None, eq_values=None) -> int: for every object of the
+ * list objs (each an instance of cls) whose slot ``name`` is ``old`` (identity), set the slot to
+ * ``new`` and append the object to the list out (None: no list); returns how many were set. With
+ * eq_name, only the objects whose slot eq_name equals (==) eq_values[k] (a list as long as objs). The
+ * rule engine closes findings with it (``if not f.closed: f.closed = True; closed.append(f)``; the
+ * due ones of a schedule: those whose close_ts is still the scheduled one).
  */
 static PyObject *
 sp_mark(PyObject *self, PyObject *args)
 {
-    PyObject *objs, *name, *old, *new, *out;
+    PyObject *objs, *name, *old, *new, *out, *eq_name = Py_None, *eq_values = Py_None;
     PyTypeObject *cls;
-    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyList_Type, &objs, &PyType_Type, &cls, &name, &old, &new, &out))
+    if (!PyArg_ParseTuple(args, "O!O!OOOO|OO", &PyList_Type, &objs, &PyType_Type, &cls, &name, &old, &new, &out,
+                          &eq_name, &eq_values))
         return NULL;
     if (out != Py_None && !PyList_Check(out)) {
         PyErr_SetString(PyExc_TypeError, "mark: out must be a list or None");
@@ -2624,6 +2627,16 @@ sp_mark(PyObject *self, PyObject *args)
     Py_ssize_t off = slot_offset(cls, name, "mark");
     if (off < 0)
         return NULL;
+    Py_ssize_t eq_off = -1;
+    if (eq_name != Py_None) {
+        if (!PyList_Check(eq_values) || PyList_GET_SIZE(eq_values) != PyList_GET_SIZE(objs)) {
+            PyErr_SetString(PyExc_ValueError, "mark: eq_values must be a list as long as objs");
+            return NULL;
+        }
+        eq_off = slot_offset(cls, eq_name, "mark");
+        if (eq_off < 0)
+            return NULL;
+    }
     Py_ssize_t set = 0;
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(objs); k++) {
         PyObject *o = PyList_GET_ITEM(objs, k);
@@ -2634,6 +2647,16 @@ sp_mark(PyObject *self, PyObject *args)
         PyObject **slot = (PyObject **)((char *)o + off);
         if (*slot != old)
             continue;
+        if (eq_off >= 0) {
+            PyObject *have = *(PyObject **)((char *)o + eq_off);
+            if (have == NULL)
+                continue;
+            int same = PyObject_RichCompareBool(have, PyList_GET_ITEM(eq_values, k), Py_EQ);
+            if (same < 0)
+                return NULL;
+            if (!same)
+                continue;
+        }
         Py_INCREF(new);
         Py_SETREF(*slot, new);
         set++;
@@ -3455,8 +3478,8 @@ static PyMethodDef methods[] = {
      "select_rows(gid, ts, live, flag, since, out) -> k: out[:k] = the positions of the store chunk's live entries "
      "of flagged gids not older than since[gid] (windows, task W)."},
     {"mark", sp_mark, METH_VARARGS,
-     "mark(objs, cls, name, old, new, out) -> count: slot name set to new where it is old (identity), the "
-     "objects set appended to out (a list, or None)."},
+     "mark(objs, cls, name, old, new, out, eq_name=None, eq_values=None) -> count: slot name set to new where "
+     "it is old (identity) (and slot eq_name == eq_values[k]), the objects set appended to out (a list, or None)."},
     {"configure", sp_configure, METH_VARARGS,
      "configure(Event, n_fields, source, time_cache, ok_ops, ident_cache, decode_requester, action_for, "
      "uri_ops, unquote, unquote_plus, redact_uri, fallback) -> bool (Event filled in place)."},

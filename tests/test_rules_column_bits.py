@@ -12,7 +12,7 @@ import pytest
 
 from s3tail.core import columns
 from s3tail.core.columns import from_events
-from s3tail.core.rules import RuleEngine, vector
+from s3tail.core.rules import RuleEngine, engine, vector
 from s3tail.core.rules.model import Finding, LazyFinding
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -63,10 +63,22 @@ def test_mark_as_python():
         return out
     a, b = findings(40), findings(40)
     out_a, out_b = [], []
-    assert C.mark(a, Finding, "closed", False, True, out_a) == vector._mark_py(b, Finding, "closed", False, True, out_b)
+    assert C.mark(a, Finding, "closed", False, True, out_a) == engine._mark_py(b, Finding, "closed", False, True, out_b)
     assert [f.first_ts for f in out_a] == [f.first_ts for f in out_b] and len(out_a) == 26
     assert all(f.closed is True for f in a)
     assert C.mark(a, Finding, "closed", False, True, None) == 0
+    # only where another slot equals a value of a list (a schedule's close times: the due findings)
+    a, b = findings(40), findings(40)
+    due = [float(i + 60) if i % 4 else i + 61 for i in range(40)]   # (equal: a float to its int)
+    for f in a[5:9] + b[5:9]:
+        f.close_ts = None
+    out_a, out_b = [], []
+    assert C.mark(a, Finding, "closed", False, True, out_a, "close_ts", due) == \
+        engine._mark_py(b, Finding, "closed", False, True, out_b, "close_ts", due) == len(out_a) > 0
+    assert [f.first_ts for f in out_a] == [f.first_ts for f in out_b]
+    assert all(f.first_ts % 4 and f.first_ts % 3 and not 5 <= f.first_ts < 9 for f in out_a)
+    with pytest.raises(ValueError):
+        C.mark(a, Finding, "closed", False, True, None, "close_ts", due[1:])
     with pytest.raises(TypeError):
         C.mark(a, LazyFinding, "closed", False, True, None)   # not instances of that class
     with pytest.raises(TypeError):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, deque
 from collections.abc import Sequence
 from itertools import accumulate, compress, islice, repeat
@@ -51,15 +51,31 @@ SEP = "\n"
 SEP_BYTE = ord(SEP)
 
 
-def _find_literals():
+def _speedup(name: str) -> Any:
+    """A function of the C extension (None: not built)."""
     try:
         from ..access_log import speedups
     except ImportError:  # pragma: no cover - the package always has access_log
         return None
-    return getattr(speedups, "find_literals", None)
+    return getattr(speedups, name, None)
 
 
-_FIND_LITERALS = _find_literals()   # the C one-pass search of many literals (None: not built)
+def _mark_py(objs: list, cls: type, name: str, old, new, out: list | None, eq_name: str | None = None,
+             eq_values: list | None = None) -> int:
+    """The pure-Python form of the C ``mark``: slot ``name`` set to ``new`` where it is ``old`` (and slot
+    ``eq_name`` equals ``eq_values[k]``)."""
+    n = 0
+    for k, o in enumerate(objs):
+        if getattr(o, name) is old and (eq_name is None or getattr(o, eq_name) == eq_values[k]):
+            setattr(o, name, new)
+            n += 1
+            if out is not None:
+                out.append(o)
+    return n
+
+
+_FIND_LITERALS = _speedup("find_literals")   # the C one-pass search of many literals (None: not built)
+_mark = _speedup("mark") or _mark_py
 PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
 PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
 REQ_SPAN = 120              # seconds of event time one request-count record spans at most
@@ -572,8 +588,8 @@ class RuleEngine:
         heapq.heappush(self._heap, (f.close_ts, self._seq, f))
         return f
 
-    def _schedule(self, findings: list[Finding], ordered: bool = False, closes: list | None = None) -> None:
-        """Schedule the closing of many new findings with one heap entry (a :class:`_Bundle`);
+    def _schedule(self, rule: Rule, findings: list[Finding], ordered: bool = False, closes: list | None = None) -> None:
+        """Schedule the closing of many new findings of ``rule`` with one heap entry (a :class:`_Bundle`);
         ``ordered``: they are in order of ``close_ts`` already; ``closes``: their ``close_ts``."""
         if not findings:
             return
@@ -584,7 +600,7 @@ class RuleEngine:
             closes = [closes[i] for i in order]
             findings = [findings[i] for i in order]
         self._seq += 1
-        heapq.heappush(self._heap, (closes[0], self._seq, _Bundle(closes, findings)))
+        heapq.heappush(self._heap, (closes[0], self._seq, _Bundle(closes, findings, rule)))
 
     def _reschedule(self, rule: Rule, f: Finding) -> None:
         close_ts = f.first_ts + rule.dedup * 60
@@ -740,15 +756,15 @@ class RuleEngine:
             close_ts, _, f = heapq.heappop(heap)
             if type(f) is _Bundle:   # many findings, by close time: the due ones, the rest back
                 closes, fs, i = f.closes, f.findings, f.i
-                while i < len(closes) and closes[i] < wm:
-                    g = fs[i]
-                    if not g.closed and closes[i] == g.close_ts:
-                        self._close(g)
-                        table = self._by_id[g.rule_id].open
-                        if table and table.get(g.dedup_key) is g:
+                j = bisect_left(closes, wm, i)
+                start = len(self._closed)   # (those still open and still due then: closed, in order)
+                _mark(fs[i:j], Finding, "closed", False, True, self._closed, "close_ts", closes[i:j])
+                table = f.rule.open
+                if table:
+                    for g in self._closed[start:]:
+                        if table.get(g.dedup_key) is g:
                             del table[g.dedup_key]
-                    i += 1
-                f.i = i
+                i = f.i = j
                 if i < len(closes):
                     self._seq += 1
                     heapq.heappush(heap, (closes[i], self._seq, f))
@@ -817,13 +833,13 @@ class FindingsSoFar(Sequence):
 
 
 class _Bundle:
-    """One heap entry for many findings (:meth:`RuleEngine._schedule`): their close times ascending;
-    ``i``: the first not handled yet."""
+    """One heap entry for many findings of one rule (:meth:`RuleEngine._schedule`): their close times
+    ascending; ``i``: the first not handled yet."""
 
-    __slots__ = ("closes", "findings", "i")
+    __slots__ = ("closes", "findings", "i", "rule")
 
-    def __init__(self, closes: list, findings: list):
-        self.closes, self.findings, self.i = closes, findings, 0
+    def __init__(self, closes: list, findings: list, rule: Rule):
+        self.closes, self.findings, self.i, self.rule = closes, findings, 0, rule
 
 
 _CLOSE = attrgetter("close_ts")

@@ -110,7 +110,7 @@ from ..access_log import speedups
 from ..columns import (CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts,
                        time_ts_list)
 from . import builtin as B
-from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify
+from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify, _mark
 from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_findings
 
 # The fields of an event that the engine, findings, samples and built-in titles read for fast rows.
@@ -870,18 +870,6 @@ def _take_py(values: list, idx: np.ndarray, default=None, addend=None) -> list:
     return out if addend is None else list(map(add, out, repeat(addend)))
 
 
-def _mark_py(objs: list, cls: type, name: str, old, new, out: list | None) -> int:
-    """The pure-Python form of the C ``mark``: slot ``name`` set to ``new`` where it is ``old``."""
-    n = 0
-    for o in objs:
-        if getattr(o, name) is old:
-            setattr(o, name, new)
-            n += 1
-            if out is not None:
-                out.append(o)
-    return n
-
-
 def _join_py(fs: list, counts: list, lasts: list, src, segs: list, finding_cls: type, lazy_cls: type,
              parts_cls: type, max_refs: int, touched: dict) -> list[int]:
     """The pure-Python form of the C ``join_lazy``: segments ``segs`` of ``src`` (an :class:`_Evidence`)
@@ -915,7 +903,6 @@ _PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _prune_keep_py)
 _SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
 _RUNNING_NEWEST = getattr(speedups, "running_newest", None)   # (None: _running_newest_py)
 _take = getattr(speedups, "take", None) or _take_py
-_mark = getattr(speedups, "mark", None) or _mark_py
 _join = getattr(speedups, "join_lazy", None) or _join_py
 _SMALL: list[int] = []   # 0, 1, 2, ...: shared int objects for the ``at`` of new findings
 SMALL_MAX = 1 << 16
@@ -1609,7 +1596,7 @@ class ColumnRunner:
         self._made += len(still)
         m.n += len(still)
         order = keep[_stable_order(closes)]
-        eng._schedule(_take(made, order), ordered=True, closes=_take(fcloses, order))
+        eng._schedule(rule, _take(made, order), ordered=True, closes=_take(fcloses, order))
 
     def run_window(self, rule: Rule, ctx: "_Ctx", fast, weight, slow_items: list, touched: dict) -> None:
         """A windowed rule's rows of the batch (:meth:`_run_window`), then its store pruned if crowded:
