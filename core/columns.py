@@ -304,20 +304,40 @@ class EventBatch(ColumnBatch):
         return field_values(field, self._events)
 
 
+class _Joined(dict):
+    """The columns of a :class:`ConcatBatch` (``codes`` or ``nums``), each joined from its parts when
+    first read: a column nobody reads (the rules read few of the numbers) is not copied."""
+
+    def __init__(self, parts: list[ColumnBatch], attr: str):
+        super().__init__()
+        self._parts, self._attr = parts, attr
+
+    def __missing__(self, name: str) -> np.ndarray:
+        col = self[name] = np.concatenate([getattr(p, self._attr)[name] for p in self._parts])
+        return col
+
+
 class ConcatBatch(ColumnBatch):
-    """Several batches of one :class:`Dicts` as one (:func:`concat`): arrays joined, the full events,
-    texts and literal searches asked of the part a row came from."""
+    """Several batches of one :class:`Dicts` as one (:func:`concat`): arrays joined (each column when
+    first read), the full events, texts and literal searches asked of the part a row came from."""
 
     def __init__(self, parts: list[ColumnBatch]):
         dicts = parts[0].dicts
-        cat = np.concatenate
-        super().__init__(dicts, sum(p.n for p in parts),
-                         {t: cat([p.codes[t] for p in parts]) for t in TABLES},
-                         {k: cat([p.nums[k] for p in parts]) for k in NUMBERS},
-                         cat([p.log_line for p in parts]), cat([p.offset for p in parts]),
-                         [o for p in parts for o in p.others])
+        super().__init__(dicts, sum(p.n for p in parts), _Joined(parts, "codes"), _Joined(parts, "nums"),
+                         np.concatenate([p.log_line for p in parts]), None, [o for p in parts for o in p.others])
         self.parts = parts
         self.starts = np.cumsum([0] + [p.n for p in parts])
+
+    @property   # type: ignore[override]
+    def offset(self) -> np.ndarray:
+        off = self.__dict__.get("_offset")
+        if off is None:
+            off = self.__dict__["_offset"] = np.concatenate([p.offset for p in self.parts])
+        return off
+
+    @offset.setter
+    def offset(self, value: Any) -> None:
+        self.__dict__["_offset"] = value
 
     def _split(self, rows: Any) -> list[tuple[ColumnBatch, np.ndarray, np.ndarray]]:
         """(part, rows of the part, their places in ``rows``) for the parts that ``rows`` touches."""
