@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import access_log
-from .columns import (CODE_DTYPE, NUMBERS, TABLES, TS_CANONICAL, ColumnBatch, Dicts, EventBatch, Table,
+from .columns import (CODE_DTYPE, NUMBERS, TABLES, TS_CANONICAL, ColumnBatch, Dicts, EventBatch, Table, appended,
                       time_ts_list)
 from .event import Event
 from .ingest import malformed_of, parse_access_bytes
@@ -151,7 +151,7 @@ def _ts_ahead(table: Table) -> None:
         new = np.fromiter(secs, np.float64, len(secs))
     except (TypeError, IndexError, KeyError, OverflowError, ValueError):
         return
-    table._derived["ts"] = new if arr is None else np.concatenate((arr, new))
+    table._derived["ts"] = appended(arr, new)
 
 
 def _num(v: Any) -> int:

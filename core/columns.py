@@ -119,9 +119,30 @@ class Table:
         if arr is None or len(arr) < n:
             start = 0 if arr is None else len(arr)
             new = np.fromiter((fn(v) for v in self.values[start:n]), dtype=dtype, count=n - start)
-            arr = new if arr is None else np.concatenate((arr, new))
-            self._derived[name] = arr
+            arr = self._derived[name] = appended(arr, new)
         return arr
+
+
+def appended(arr: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+    """``arr`` followed by ``new`` (1-d, one dtype), as a view of a buffer with room to spare: a cache
+    per dictionary code extended batch after batch is not copied whole each time (the buffer grows by
+    half when full). Views handed out earlier keep their values; only the latest view of a buffer may be
+    extended (each cache keeps its latest, and extends that)."""
+    k = len(new)
+    if arr is None:
+        base = np.empty(max(2 * k, 1024), new.dtype)
+        base[:k] = new
+        return base[:k]
+    n = len(arr)
+    base = arr.base
+    if (isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == arr.dtype and arr.dtype == new.dtype
+            and len(base) >= n + k and arr.ctypes.data == base.ctypes.data and arr.strides == base.strides):
+        base[n:n + k] = new   # (past the end of every view of it made so far)
+        return base[:n + k]
+    base = np.empty(max((n + k) * 3 // 2, 1024), np.result_type(arr.dtype, new.dtype))
+    base[:n] = arr
+    base[n:n + k] = new
+    return base[:n + k]
 
 
 class TimeTable(Table):

@@ -406,3 +406,22 @@ def test_joined_find_in_one_pass_as_literal_by_literal(monkeypatch):
         monkeypatch.setattr(engine, "_FIND_LITERALS", None)
         assert engine.Joined(values).find(lits) == one_pass, (values, lits)
         monkeypatch.undo()
+
+
+def test_appended_grows_a_buffer_and_keeps_earlier_views():
+    """``columns.appended``: a cache per code extended many times holds every value in order, each
+    view handed out keeps its values, and the buffer is not copied at each extension."""
+    import numpy as np
+
+    from s3tail.core.columns import appended
+
+    arr, views, want, bases = None, [], [], set()
+    for i in range(400):
+        new = np.arange(i * 10, i * 10 + i % 9, dtype=np.float64)
+        want += new.tolist()
+        arr = appended(arr, new)
+        views.append((arr, len(want)))
+        bases.add(id(arr.base))
+        assert arr.tolist() == want
+    assert all(v.tolist() == want[:n] for v, n in views)
+    assert len(bases) < 10   # (grown by half when full: a few buffers for 1,600 values)

@@ -107,8 +107,8 @@ from typing import Any
 import numpy as np
 
 from ..access_log import speedups
-from ..columns import (CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, time_text, time_ts,
-                       time_ts_list)
+from ..columns import (CODE_DTYPE, ColumnBatch, Dicts, EventBatch, Table, TimeTexts, appended, time_text,
+                       time_ts, time_ts_list)
 from . import builtin as B
 from .engine import IDLE_SECONDS, PF_CACHE, PF_CACHE_LEN, REQ_CHUNK, REQ_SPAN, SWEEP_EVERY, Joined, _classify, _mark
 from .model import MAX_REFS, MAX_SAMPLES, ONE, Finding, LazyFinding, Rule, new_findings
@@ -1066,7 +1066,7 @@ class ColumnRunner:
             return old
         start = 0 if old is None else len(old)
         new = compute(table.values[start:n])
-        arr = new if old is None else np.concatenate((old, new))
+        arr = appended(old, new)
         self._derived[(id(table), name)] = (table, arr)
         return arr
 
