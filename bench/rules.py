@@ -1,28 +1,29 @@
 """Rule-engine cost against parsing alone (issue 4: all default rules < 30% of parse time).
 
-    python ../shared/tools/gen_s3_access_logs.py --lines 200000 --seed 1 > /tmp/gen-200k.log
-    python bench/rules.py /tmp/gen-200k.log [--runs 5] [--config FILE] [--disable RULE_ID ...]
+    python ../shared/tools/gen_s3_access_logs.py --lines 1000000 --seed 1 > bench/data/gen-s1-1000000.log
+    python bench/rules.py bench/data/gen-s1-1000000.log [--runs 7] [--config FILE] [--disable RULE_ID ...]
 
-Two paths are measured. **Columns** (the fast ingest path): parse alone as column batches
-(``ingest.iter_column_batches``: ``colblock.from_block`` over blocks of ``--block-mb`` MB, default
-``ingest.INGEST_BLOCK`` as the ingest's batches, when the C extension has it, else
-``columns.from_events`` over batches of ``--column-batch`` events), parse + ``RuleEngine.process_columns``
-over those batches joined as the ingest and ``s3tail scan`` join them for the rules (``ingest.coalesce``
-up to ``--rules-rows`` rows, default ``ingest.RULES_ROWS``; the joining is counted as the rules' cost),
-then ``flush``; the difference per event and its ratio to parse, and the rules over joined batches
-already built. **Fresh processes** (column path, the default; ``--no-fresh`` skips it): parse alone and
-parse + rules again, each run in a process of its own, as ``s3tail scan FILE`` and the app's ingest of
-a file run once (the first parse of a process is slower than a warm one: memory touched the first
-time; both figures are printed). **Events**: as before (below).
+Two paths are measured. **Scan** (the ingest of ``s3tail scan FILE``, the column path): parse alone is
+that command's reading and parsing (``rules.cli._parsed_batches``: the file source's 1 MB blocks of
+lines, scanned by the C scanner into column batches, memory held between blocks as the command holds
+it), parse + rules is the same batches joined for the rules as the command joins them
+(``ingest.coalesce`` up to ``--rules-rows`` rows, default ``ingest.RULES_ROWS``; the joining is counted
+as the rules' cost), ``RuleEngine.process_columns``, ``pop_closed`` after each batch (the command
+prints the findings that close) and ``flush``: the difference per event and its ratio to parse, and the
+rules over joined batches already built. Each variant runs ``--runs`` times, interleaved, in this
+process (**warm**: the memory of earlier runs is reused), then (``--no-fresh`` skips it) each run again
+in a **fresh** process of its own, as the command runs (the first parse of a process is slower: memory
+touched the first time). The app reads files the same way and joins the batches of each moment for the
+rules. **Events** (the event path, ``s3tail scan --filter``): as before (below).
 
 ``--config`` runs the rules with a config file (e.g. the generator's web buckets listed in
 ``public_buckets``: without it every anonymous visitor IP of a website bucket is a finding).
 
 Prints, for N lines: the median time of parse alone (``iter_sources``, events consumed), of
 parse + every default rule (``RuleEngine.process_batch`` on batches of 2000 events, as ``s3tail
-scan`` does, then ``flush``), the rules' own share (difference) and the ratio rules/parse, and the
-rules over events already in memory. Each variant runs ``--runs`` times, interleaved; wall time
-and CPU time (``time.process_time``, steadier on a shared machine) are both reported.
+scan --filter`` does, then ``flush``), the rules' own share (difference) and the ratio rules/parse,
+and the rules over events already in memory. Wall time and CPU time (``time.process_time``, steadier
+on a shared machine) are both reported.
 """
 from __future__ import annotations
 
@@ -32,9 +33,8 @@ import statistics
 import sys
 import time
 
-from s3tail.core import columns
 from s3tail.core.event import Event
-from s3tail.core.ingest import INGEST_BLOCK, RULES_ROWS, coalesce
+from s3tail.core.ingest import RULES_ROWS, coalesce
 from s3tail.core.reader import iter_sources
 from s3tail.core.rules import RuleEngine
 from s3tail.core.rules.cli import BATCH
@@ -72,10 +72,12 @@ def timed_rules(batches, columnar: bool) -> tuple[tuple[float, float], int]:
     """Every default rule over ``batches`` (made as they are consumed), then flush: (times, findings)."""
     t0 = clocks()
     engine = RuleEngine(CONFIG)
-    # (the ingest and `s3tail scan` read the findings, not what each batch touched)
+    # (`s3tail scan` prints the findings that close, not what each batch touched)
     process = (lambda b: engine.process_columns(b, report=False)) if columnar else engine.process_batch
     for b in batches:
         process(b)
+        del b
+        engine.pop_closed()
     engine.flush()
     return since(t0), len(engine.findings())
 
@@ -88,54 +90,39 @@ def rules_only(events: list) -> tuple[float, float]:
     return timed_rules((events[i:i + BATCH] for i in range(0, len(events), BATCH)), False)[0]
 
 
-COLUMN_BATCH = 8192
-BLOCK_MB = INGEST_BLOCK / (1 << 20)   # the ingest's column batches (16 MB of log lines: ~27,000 generated rows)
-RULES = RULES_ROWS                    # rows per joined batch handed to the rules (ingest.coalesce)
+RULES = RULES_ROWS    # rows per joined batch handed to the rules (ingest.coalesce), as s3tail scan joins them
 
 
-FORCE_EVENTS = False
+def scan_args(path: str):
+    from s3tail.core.cli import build_parser
+    return build_parser().parse_args(["scan", path])
 
 
-def column_source() -> str:
-    if FORCE_EVENTS:
-        return "columns.from_events"
-    try:
-        from s3tail.core import access_log, colblock  # noqa: F401
-    except ImportError:
-        return "columns.from_events"
-    sp = access_log.speedups
-    return "colblock.from_block" if sp is not None and hasattr(sp, "scan_block") else "columns.from_events"
+def parsed_batches(path: str):
+    """The column batches of ``s3tail scan FILE`` before they are joined (see the module docstring)."""
+    import io
 
-
-def column_batches(path: str, dicts: columns.Dicts):
-    """Column batches of the file, as the ingest makes them (see the module docstring)."""
-    if column_source() == "colblock.from_block" and not path.endswith((".json", ".jsonl", ".gz")):
-        from s3tail.core.ingest import iter_column_batches
-        yield from iter_column_batches([path], dicts, block=int(BLOCK_MB * (1 << 20)))
-        return
-    batch: list = []
-    for item in iter_sources([path]):
-        batch.append(item)
-        if len(batch) == COLUMN_BATCH:
-            yield columns.from_events(batch, dicts)
-            batch = []
-    if batch:
-        yield columns.from_events(batch, dicts)
+    from s3tail.core.parsecmd import Tally
+    from s3tail.core.rules.cli import _parsed_batches
+    return (b for b in _parsed_batches(scan_args(path), Tally(io.StringIO())) if b is not None)
 
 
 def columns_parse_only(path: str) -> tuple[tuple[float, float], int]:
     t0 = clocks()
-    n = sum(b.n for b in column_batches(path, columns.Dicts()))
+    n = 0
+    for b in parsed_batches(path):
+        n += b.n
+        del b   # (not held while the next one is parsed: as the command)
     return since(t0), n
 
 
-def rules_batches(path: str, dicts: columns.Dicts):
-    """The column batches joined for the rules, as ``ingest.ingest`` and ``s3tail scan`` join them."""
-    return coalesce(column_batches(path, dicts), RULES)
+def rules_batches(path: str):
+    """The batches joined for the rules, as ``s3tail scan`` joins them."""
+    return coalesce(parsed_batches(path), RULES)
 
 
 def columns_and_rules(path: str) -> tuple[tuple[float, float], int]:
-    return timed_rules(rules_batches(path, columns.Dicts()), True)
+    return timed_rules(rules_batches(path), True)
 
 
 def columns_rules_only(batches: list) -> tuple[float, float]:
@@ -145,6 +132,10 @@ def columns_rules_only(batches: list) -> tuple[float, float]:
 def worker(what: str, path: str) -> None:
     """One fresh-process run (``--worker parse|both``): its (wall, cpu) and row count as JSON."""
     import json
+
+    import s3tail.core.parsecmd  # noqa: F401  (imports are no run's work)
+    import s3tail.core.rules.cli  # noqa: F401
+    import s3tail.core.sources  # noqa: F401
     t, n = columns_parse_only(path) if what == "parse" else columns_and_rules(path)   # (n: rows, or findings)
     print(json.dumps({"wall": t[0], "cpu": t[1], "n": n}))
 
@@ -199,20 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="TOML config for the rules (default: none, the built-in defaults)")
     ap.add_argument("--disable", action="append", default=[], metavar="RULE_ID",
                     help="turn a rule off (repeatable), e.g. to see one rule's share")
-    ap.add_argument("--column-batch", type=int, default=COLUMN_BATCH, help="events per from_events batch")
-    ap.add_argument("--block-mb", type=float, default=BLOCK_MB, help="MB per from_block block")
     ap.add_argument("--rules-rows", type=int, default=RULES,
-                    help="rows per joined batch handed to the rules (default: the ingest's)")
+                    help="rows per joined batch handed to the rules (default: s3tail scan's)")
     ap.add_argument("--no-events", action="store_true", help="measure the column path only")
     ap.add_argument("--no-fresh", action="store_true", help="skip the runs in fresh processes")
     ap.add_argument("--worker", choices=("parse", "both"), help=argparse.SUPPRESS)
-    ap.add_argument("--from-events", action="store_true", help="column batches from columns.from_events "
-                    "even when colblock.from_block is available")
     args = ap.parse_args(argv)
     from s3tail.core.cli import tune_gc
     tune_gc()  # the garbage collector's thresholds of the `s3tail` command (scan, the app)
-    globals().update(COLUMN_BATCH=args.column_batch, BLOCK_MB=args.block_mb, FORCE_EVENTS=args.from_events,
-                     RULES=args.rules_rows)
+    globals().update(RULES=args.rules_rows)
     if args.config:
         from s3tail.core.config import load_config
 
@@ -226,14 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     nbatches = [0]
 
     def build() -> list:
-        built = list(rules_batches(args.path, columns.Dicts()))
+        built = list(rules_batches(args.path))
         nbatches[0] = len(built)
         return built
     cn, cfind, times = measure(args.runs, columns_parse_only, columns_and_rules, columns_rules_only, args.path,
                                build)
-    print(f"columns: {cn:,} rows ({column_source()}, blocks of {BLOCK_MB:g} MB; the rules over {nbatches[0]} "
-          f"batches of up to {RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians)")
-    report("columns", cn, *times)
+    print(f"scan: {cn:,} rows (s3tail scan's column batches; the rules over {nbatches[0]} batches of up to "
+          f"{RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians), warm: in this process")
+    report("scan", cn, *times)
     if not args.no_fresh:
         same = [a for a in (sys.argv[1:] if argv is None else argv)
                 if a not in (args.path, "--no-events", "--no-fresh")]   # (--runs N and the others as given)
@@ -253,6 +239,7 @@ def measure(runs: int, parse, both, alone, path: str, build) -> tuple[int, int, 
     ingest does while it parses): (n, findings, times)."""
     parse_t, both_t, alone_t = [], [], []
     n = findings = 0
+    parse(path)   # (once unmeasured: imports and one-time set-up are no run's work)
     for _ in range(runs):
         gc.collect()   # (each run starts without the last one's garbage: it is not this run's work)
         t, n = parse(path)

@@ -72,28 +72,26 @@ def _parsed_batches(args: argparse.Namespace, tally: Tally) -> Iterable:
     """The column batches with rows of :func:`_column_batches`, before they are joined; None where the
     sources went quiet or the value tables start afresh (a joined batch holds one :class:`Dicts`)."""
     from ..columns import Dicts
-    from ..ingest import column_batches, held_heap
+    from ..ingest import column_batches
     from ..parsecmd import live_batches
 
     dicts = Dicts()
-    with held_heap():   # (joined batches free tens of MB at a time: kept for the next ones)
-        for items in live_batches(args, flush=sys.stdout.flush, blocks=True,
-                                  idle=bool(getattr(args, "follow", False))):
-            if not items:
-                yield None
-                continue
-            if dicts.full():  # a long follow: value tables start afresh
-                yield None
-                dicts = Dicts()
-            for batch in column_batches(items, dicts, COLUMN_ROWS):
-                for item in batch.others:
-                    if isinstance(item, Malformed):
-                        tally.add_malformed(item)
-                    else:
-                        tally.skipped += 1
-                tally.events += batch.n
-                if batch.n:
-                    yield batch
+    for items in live_batches(args, flush=sys.stdout.flush, blocks=True, idle=bool(getattr(args, "follow", False))):
+        if not items:
+            yield None
+            continue
+        if dicts.full():  # a long follow: value tables start afresh
+            yield None
+            dicts = Dicts()
+        for batch in column_batches(items, dicts, COLUMN_ROWS):
+            for item in batch.others:
+                if isinstance(item, Malformed):
+                    tally.add_malformed(item)
+                else:
+                    tally.skipped += 1
+            tally.events += batch.n
+            if batch.n:
+                yield batch
 
 
 def run(args: argparse.Namespace) -> int:
