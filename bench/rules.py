@@ -4,17 +4,16 @@
     python bench/rules.py bench/data/gen-s1-1000000.log [--runs 7] [--config FILE] [--disable RULE_ID ...]
 
 Two paths are measured. **Scan** (the ingest of ``s3tail scan FILE``, the column path): parse alone is
-that command's reading and parsing (``rules.cli._parsed_batches``: the file source's 1 MB blocks of
-lines, scanned by the C scanner into column batches, memory held between blocks as the command holds
-it), parse + rules is the same batches joined for the rules as the command joins them
+that command's reading and parsing (``rules.cli._parsed_batches``: the file source's blocks of lines,
+``rules.cli.SCAN_BLOCK`` bytes each, scanned by the C scanner into column batches), parse + rules is the same batches joined for the rules as the command joins them
 (``ingest.coalesce`` up to ``--rules-rows`` rows, default ``ingest.RULES_ROWS``; the joining is counted
 as the rules' cost), ``RuleEngine.process_columns``, ``pop_closed`` after each batch (the command
 prints the findings that close) and ``flush``: the difference per event and its ratio to parse, and the
 rules over joined batches already built. Each variant runs ``--runs`` times, interleaved, in this
 process (**warm**: the memory of earlier runs is reused), then (``--no-fresh`` skips it) each run again
 in a **fresh** process of its own, as the command runs (the first parse of a process is slower: memory
-touched the first time). The app reads files the same way and joins the batches of each moment for the
-rules. **Events** (the event path, ``s3tail scan --filter``): as before (below).
+touched the first time). The app reads files in 1 MB blocks (a message each) and joins what arrived in
+each moment for the rules. **Events** (the event path, ``s3tail scan --filter``): as before (below).
 
 ``--config`` runs the rules with a config file (e.g. the generator's web buckets listed in
 ``public_buckets``: without it every anonymous visitor IP of a website bucket is a finding).

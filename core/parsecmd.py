@@ -78,14 +78,15 @@ def live_items(args: argparse.Namespace, *, redact: bool = True, flush=None) -> 
 
 
 def live_batches(args: argparse.Namespace, *, redact: bool = True, flush=None, blocks: bool = False,
-                 idle: bool = False) -> Iterator[list]:
-    """:func:`live_items` as lists, as they arrive; ``blocks``: plain access-log text as RawBlock;
-    ``idle``: an empty list when the sources go quiet (see ``sources.iter_batches``)."""
+                 idle: bool = False, block_bytes: int | None = None) -> Iterator[list]:
+    """:func:`live_items` as lists, as they arrive; ``blocks``: plain access-log text as RawBlock (of
+    ``block_bytes``); ``idle``: an empty list when the sources go quiet (see ``sources.iter_batches``)."""
     from .sources import exit_on_sigterm, headless_on_state, iter_batches
 
     if getattr(args, "follow", False):
         exit_on_sigterm()
-    return iter_batches(args, redact=redact, on_state=headless_on_state(), flush=flush, blocks=blocks, idle=idle)
+    return iter_batches(args, redact=redact, on_state=headless_on_state(), flush=flush, blocks=blocks, idle=idle,
+                        block_bytes=block_bytes)
 
 
 def run(args: argparse.Namespace) -> int:

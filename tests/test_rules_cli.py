@@ -139,12 +139,12 @@ def test_scan_joins_blocks_across_arrivals_for_the_rules(tmp_path, capsys, monke
     findings and counts are the event path's."""
     from test_ingest import generated
 
+    from s3tail.core.rules import cli as rules_cli
     from s3tail.core.rules.engine import RuleEngine
-    from s3tail.core.sources import local
 
     path = tmp_path / "gen.log"
     path.write_bytes(generated(3000, 3))
-    monkeypatch.setattr(local, "BLOCK_CHUNK", 16 << 10)
+    monkeypatch.setattr(rules_cli, "SCAN_BLOCK", 16 << 10)
     calls: list[int] = []
     original = RuleEngine.process_columns
 

@@ -181,13 +181,14 @@ def _final(src: Source, msg: tuple) -> None:
 def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None] | None = None,
                  stop: threading.Event | None = None,
                  flush: Callable[[], None] | None = None, blocks: bool = False,
-                 idle: bool = False) -> Iterator[list[Item]]:
+                 idle: bool = False, block_bytes: int | None = None) -> Iterator[list[Item]]:
     """Lists of items as they arrive from every source (see the module docstring).
 
     ``blocks``: plain access-log text comes as :class:`~s3tail.core.reader.RawBlock` items (complete
     lines, unparsed) for the columnar scanner, instead of one Event or Malformed per line.
     ``idle``: an empty list once the sources go quiet after sending items (a consumer that gathers
-    batches hands on what it holds).
+    batches hands on what it holds). ``block_bytes``: the size of a file's blocks (default: the source's,
+    a MB: a block per message keeps the app's messages small).
 
     A batch comes as soon as a source sends one; an idle follow checks ``stop`` every 0.1 s and
     ends within a second of it. ``flush`` is called when the sources are idle and before each
@@ -204,6 +205,7 @@ def iter_batches(args: Any, *, redact: bool = True, on_state: Callable[..., None
                for spec in specs]
     for src in sources:
         src.blocks = blocks
+        src.block_bytes = block_bytes
     q: queue.Queue = queue.Queue(maxsize=QUEUE_MESSAGES)
     halt = threading.Event()
     threads: list[threading.Thread] = []

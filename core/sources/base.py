@@ -34,6 +34,7 @@ class Source:
         self.q: queue.Queue | None = None
         self.halt: threading.Event = threading.Event()
         self.blocks = False  # block mode: plain access-log lines are handed out as RawBlock, unparsed
+        self.block_bytes: int | None = None   # block mode: bytes per RawBlock of a file (None: the source's)
 
     def bind(self, q: queue.Queue, halt: threading.Event) -> None:
         self.q, self.halt = q, halt

@@ -249,7 +249,7 @@ class LocalSource(Source):
         with fh:
             fh.seek(track["offset"])
             while track["offset"] < size and not self.halt.is_set():
-                chunk = BLOCK_CHUNK if self.blocks else CHUNK
+                chunk = (self.block_bytes or BLOCK_CHUNK) if self.blocks else CHUNK
                 data = fh.read(min(chunk, size - track["offset"]))
                 if not data:
                     break
