@@ -139,7 +139,7 @@ def worker(what: str, path: str) -> None:
     print(json.dumps({"wall": t[0], "cpu": t[1], "n": n}))
 
 
-def fresh(path: str, runs: int, args: list[str]) -> None:
+def fresh(path: str, runs: int, args: list[str]) -> list[float]:
     """Parse alone and parse + rules, each run in a fresh process, interleaved; medians."""
     import json
     import subprocess
@@ -159,27 +159,36 @@ def fresh(path: str, runs: int, args: list[str]) -> None:
     print(f"fresh processes: {n:,} rows, runs: {runs} (medians; parse cpu "
           f"{' '.join(f'{t[1]:.2f}' for t in out['parse'])} s; parse + rules cpu "
           f"{' '.join(f'{t[1]:.2f}' for t in out['both'])} s)")
-    target = 0.30
+    ratios = []
     for k, clock in enumerate(("wall", "cpu")):
         p = statistics.median(t[k] for t in out["parse"])
         b = statistics.median(t[k] for t in out["both"])
+        ratios.append((b - p) / p)
         print(f"[fresh {clock}] parse alone: {p:8.3f} s  {p / n * 1e6:6.2f} us/event;  parse + all rules: {b:8.3f} s;  "
               f"rules (difference): {(b - p) / n * 1e6:6.2f} us/event  ratio rules/parse = {(b - p) / p:6.1%}  "
-              f"target < {target:.0%}: {'met' if (b - p) / p < target else 'NOT met'}")
+              f"target < {TARGET:.0%}: {'met' if (b - p) / p < TARGET else 'NOT met'}")
+    return ratios
 
 
-def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> None:
-    target = 0.30
+TARGET = 0.30   # issue 4: all default rules cost under 30% of parse time
+
+
+def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> list[float]:
+    """Prints the medians; returns the ratios of the rules' difference to parse (wall, cpu)."""
+    target = TARGET
+    ratios = []
     for k, clock in enumerate(("wall", "cpu")):
         p = statistics.median(t[k] for t in parse_t)
         b = statistics.median(t[k] for t in both_t)
         a = statistics.median(t[k] for t in alone_t)
         print(f"[{label} {clock}] parse alone:        {p:8.3f} s  {n / p:12,.0f} events/s  {p / n * 1e6:6.2f} us/event")
         print(f"[{label} {clock}] parse + all rules:  {b:8.3f} s  {n / b:12,.0f} events/s")
+        ratios.append((b - p) / p)
         for what, cost in (("rules (difference)", b - p), ("rules over batches", a)):
             print(f"[{label} {clock}] {what}: {cost:8.3f} s  {cost / n * 1e6:6.2f} us/event  "
                   f"ratio rules/parse = {cost / p:6.1%}  target < {target:.0%}: "
                   f"{'met' if cost / p < target else 'NOT met'}")
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,16 +227,21 @@ def main(argv: list[str] | None = None) -> int:
                                build)
     print(f"scan: {cn:,} rows (s3tail scan's column batches; the rules over {nbatches[0]} batches of up to "
           f"{RULES:,} rows), findings: {cfind:,}, runs: {args.runs} (medians), warm: in this process")
-    report("scan", cn, *times)
+    ratios = report("scan", cn, *times)
     if not args.no_fresh:
         same = [a for a in (sys.argv[1:] if argv is None else argv)
                 if a not in (args.path, "--no-events", "--no-fresh")]   # (--runs N and the others as given)
-        fresh(args.path, args.runs, same)
+        ratios += fresh(args.path, args.runs, same)
+    worst = max(ratios)
+    print(f"issue 4 target (s3tail scan's ingest, the column path; every ratio of the rules' difference to parse "
+          f"above, warm{'' if args.no_fresh else ' and fresh'}, wall and cpu): the highest is {worst:.1%}, target "
+          f"< {TARGET:.0%}: {'met' if worst < TARGET else 'NOT met'}")
     if args.no_events:
         return 0
     events = [i for i in iter_sources([args.path]) if type(i) is Event]
     n, findings, times = measure(args.runs, parse_only, parse_and_rules, rules_only, args.path, lambda: events)
-    print(f"events: {n:,} ({args.path}), findings: {findings:,}, runs: {args.runs} (medians), batches of {BATCH}")
+    print(f"events: {n:,} ({args.path}), findings: {findings:,}, runs: {args.runs} (medians), batches of {BATCH}; "
+          f"the event path (s3tail scan --filter, or without the C extension), not the target's")
     report("events", n, *times)
     return 0
 
