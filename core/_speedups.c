@@ -3432,6 +3432,87 @@ done:
     return out;
 }
 
+/*
+ * gather_and(out, tables, codes): out[i] = tables[0][codes[0][i]] & tables[1][codes[1][i]] & ... for
+ * every row i, in one pass: the rules' bit masks per row (s3tail.core.rules.vector._Ctx.bits). out and
+ * the tables: contiguous 1-d arrays of one item size (1, 2, 4 or 8 bytes, unsigned); codes: contiguous
+ * 1-d int32 arrays of len(out) items (at most 8 tables); a code outside its table raises IndexError.
+ */
+#define GATHER_AND(T)                                                                      \
+    do {                                                                                   \
+        T *o_ = (T *)ob.buf;                                                               \
+        for (Py_ssize_t i = 0; i < n; i++) {                                               \
+            T v = (T)~(T)0;                                                                \
+            for (int j = 0; j < k; j++) {                                                  \
+                int32_t c = ((const int32_t *)cb[j].buf)[i];                               \
+                if (c < 0 || c >= lens[j]) {                                               \
+                    PyErr_Format(PyExc_IndexError, "gather_and: code %d out of range", c); \
+                    goto done;                                                             \
+                }                                                                          \
+                v &= ((const T *)tb[j].buf)[c];                                            \
+            }                                                                              \
+            o_[i] = v;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+static PyObject *
+sp_gather_and(PyObject *self, PyObject *args)
+{
+    PyObject *out, *tables, *codes;
+    if (!PyArg_ParseTuple(args, "OO!O!", &out, &PyTuple_Type, &tables, &PyTuple_Type, &codes))
+        return NULL;
+    Py_ssize_t kk = PyTuple_GET_SIZE(tables);
+    if (kk < 1 || kk > 8 || PyTuple_GET_SIZE(codes) != kk) {
+        PyErr_SetString(PyExc_ValueError, "gather_and: 1 to 8 tables, a codes array each");
+        return NULL;
+    }
+    int k = (int)kk, opened_t = 0, opened_c = 0;
+    Py_buffer ob, tb[8], cb[8];
+    Py_ssize_t lens[8];
+    PyObject *res = NULL;
+    if (PyObject_GetBuffer(out, &ob, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    Py_ssize_t size = ob.itemsize, n = ob.ndim == 1 ? ob.shape[0] : -1;
+    if (n < 0 || (size != 1 && size != 2 && size != 4 && size != 8)) {
+        PyErr_SetString(PyExc_TypeError, "gather_and: out must be a 1-d array of 1, 2, 4 or 8-byte items");
+        goto done;
+    }
+    for (; opened_t < k; opened_t++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(tables, opened_t), &tb[opened_t], PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (tb[opened_t].ndim != 1 || tb[opened_t].itemsize != size) {
+            opened_t++;
+            PyErr_SetString(PyExc_TypeError, "gather_and: the tables must be 1-d, of out's item size");
+            goto done;
+        }
+        lens[opened_t] = tb[opened_t].shape[0];
+    }
+    for (; opened_c < k; opened_c++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(codes, opened_c), &cb[opened_c], PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (cb[opened_c].ndim != 1 || cb[opened_c].itemsize != 4 || cb[opened_c].shape[0] != n) {
+            opened_c++;
+            PyErr_SetString(PyExc_TypeError, "gather_and: the codes must be 1-d int32 arrays of len(out) items");
+            goto done;
+        }
+    }
+    switch (size) {
+    case 1: GATHER_AND(uint8_t); break;
+    case 2: GATHER_AND(uint16_t); break;
+    case 4: GATHER_AND(uint32_t); break;
+    default: GATHER_AND(uint64_t); break;
+    }
+    res = Py_NewRef(Py_None);
+done:
+    for (int j = 0; j < opened_t; j++)
+        PyBuffer_Release(&tb[j]);
+    for (int j = 0; j < opened_c; j++)
+        PyBuffer_Release(&cb[j]);
+    PyBuffer_Release(&ob);
+    return res;
+}
+#undef GATHER_AND
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))sp_parse, METH_FASTCALL | METH_KEYWORDS,
      "parse(line, log_object='-', log_line=0, offset=-1, redact=True) -> Event; as parse_line_pure."},
@@ -3469,6 +3550,8 @@ static PyMethodDef methods[] = {
     {"prune_keep", sp_prune_keep, METH_VARARGS,
      "prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: one "
      "store chunk's prune test, the dropped entries taken off their gid's sums (windows, task W)."},
+    {"gather_and", sp_gather_and, METH_VARARGS,
+     "gather_and(out, tables, codes): out[i] = AND over j of tables[j][codes[j][i]] (unsigned items, int32 codes)."},
     {"find_literals", sp_find_literals, METH_VARARGS,
      "find_literals(buf, literals, sep) -> list: the numbers of the sep-ended values holding a literal."},
     {"running_newest", sp_running_newest, METH_VARARGS,

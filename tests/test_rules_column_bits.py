@@ -227,3 +227,32 @@ def test_fractional_weights_same_findings(traffic):
     store.add({"gid": np.array([0, 1]), "w": np.array([0.1, 0.2]), "hasval": np.zeros(2, bool),
                "ts": np.zeros(2), "late": np.zeros(2, bool)})
     assert not store.exact and store.may_reach(np.array([0, 1, 2]), 5, None).all()
+
+
+@needs_c
+def test_gather_and_as_numpy():
+    """The C ``gather_and`` (the rules' bit masks per row, one pass) against numpy's gathers and ANDs:
+    every item size, one to five tables, codes at both ends of their tables; bad codes and dtypes raise."""
+    rng = np.random.default_rng(9)
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        for k in range(1, 6):
+            tables = [rng.integers(0, np.iinfo(dtype).max, int(rng.integers(1, 300)), dtype=dtype,
+                                   endpoint=True) for _ in range(k)]
+            n = int(rng.integers(0, 500))
+            codes = [rng.integers(0, len(t), n).astype(np.int32) for t in tables]
+            for c, t in zip(codes, tables):
+                if n:
+                    c[0], c[-1] = 0, len(t) - 1
+            want = tables[0][codes[0]]
+            for t, c in zip(tables[1:], codes[1:]):
+                want = want & t[c]
+            out = np.empty(n, dtype)
+            C.gather_and(out, tuple(tables), tuple(codes))
+            assert (out == want).all()
+    t = np.ones(4, np.uint16)
+    with pytest.raises(IndexError):
+        C.gather_and(np.empty(2, np.uint16), (t,), (np.array([1, 4], np.int32),))
+    with pytest.raises(TypeError):
+        C.gather_and(np.empty(2, np.uint16), (t,), (np.array([1, 2], np.int64),))
+    with pytest.raises(TypeError):
+        C.gather_and(np.empty(2, np.uint16), (np.ones(4, np.uint8),), (np.array([1, 2], np.int32),))

@@ -902,6 +902,7 @@ _COUNT_CODES = getattr(speedups, "count_codes", None)   # (None: _count_codes_py
 _PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _prune_keep_py)
 _SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
 _RUNNING_NEWEST = getattr(speedups, "running_newest", None)   # (None: _running_newest_py)
+_GATHER_AND = getattr(speedups, "gather_and", None)   # (None: numpy, a gather and an AND per table)
 _take = getattr(speedups, "take", None) or _take_py
 _join = getattr(speedups, "join_lazy", None) or _join_py
 _SMALL: list[int] = []   # 0, 1, 2, ...: shared int objects for the ``at`` of new findings
@@ -2192,18 +2193,18 @@ class _Ctx:
         """Per row, the rules' ``which`` bits (``fast``: every table's bit table at the row's code
         ANDed; ``slow``: the request table's), and the OR of all rows (the bits set anywhere)."""
         def f():
-            out = None
-            for table in BIT_TABLES if which == "fast" else ("request",):
-                arr = self.r.bit_table(self, table, which)
-                if arr is None:
-                    continue
-                g = arr[self.c[table]]
-                if out is None:
-                    out = g
-                else:
-                    out &= g
-            if out is None:
+            pairs = [(arr, self.c[table]) for table in (BIT_TABLES if which == "fast" else ("request",))
+                     for arr in (self.r.bit_table(self, table, which),) if arr is not None]
+            if not pairs:
                 out = np.zeros(self.batch.n, self.r.bit_dtype(self, which))
+            elif _GATHER_AND is not None and all(c.dtype == np.int32 for _, c in pairs):
+                out = np.empty(self.batch.n, pairs[0][0].dtype)   # (one pass over the rows, in C)
+                _GATHER_AND(out, tuple(np.ascontiguousarray(a) for a, _ in pairs),
+                            tuple(np.ascontiguousarray(c) for _, c in pairs))
+            else:
+                out = pairs[0][0][pairs[0][1]]
+                for arr, codes in pairs[1:]:
+                    out &= arr[codes]
             return out, np.bitwise_or.reduce(out) if len(out) else out.dtype.type(0)
         return self._get("bits:" + which, f)
 
