@@ -3513,6 +3513,76 @@ done:
 }
 #undef GATHER_AND
 
+/*
+ * gather_rows(out, cols, idx): out[i, j] = cols[j][idx[i]] for every row i of idx and column j: rows of
+ * several columns at once into a C-contiguous 2-d array (a window store's codes of its entries,
+ * s3tail.core.rules.vector.ColumnRunner._run_window), in one pass over idx. out: (len(idx), len(cols)),
+ * items of 4 or 8 bytes; cols: contiguous 1-d arrays of out's item size; idx: int64 (numpy intp)
+ * indexes, each within every column (else IndexError).
+ */
+static PyObject *
+sp_gather_rows(PyObject *self, PyObject *args)
+{
+    PyObject *out, *cols, *idx;
+    if (!PyArg_ParseTuple(args, "OO!O", &out, &PyTuple_Type, &cols, &idx))
+        return NULL;
+    Py_ssize_t kk = PyTuple_GET_SIZE(cols);
+    if (kk < 1 || kk > 16) {
+        PyErr_SetString(PyExc_ValueError, "gather_rows: 1 to 16 columns");
+        return NULL;
+    }
+    int k = (int)kk, opened = 0;
+    Py_buffer ob, ib, cb[16];
+    PyObject *res = NULL;
+    if (PyObject_GetBuffer(out, &ob, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_STRIDES) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(idx, &ib, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&ob);
+        return NULL;
+    }
+    Py_ssize_t size = ob.itemsize, n = ib.ndim == 1 ? ib.shape[0] : -1;
+    if (n < 0 || ib.itemsize != 8 || ob.ndim != 2 || ob.shape[0] != n || ob.shape[1] != k || (size != 4 && size != 8)) {
+        PyErr_SetString(PyExc_TypeError, "gather_rows: out (len(idx), len(cols)) of 4 or 8-byte items, idx int64");
+        goto done;
+    }
+    Py_ssize_t lo = PY_SSIZE_T_MAX;
+    for (; opened < k; opened++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(cols, opened), &cb[opened], PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (cb[opened].ndim != 1 || cb[opened].itemsize != size) {
+            opened++;
+            PyErr_SetString(PyExc_TypeError, "gather_rows: the columns must be 1-d, of out's item size");
+            goto done;
+        }
+        if (cb[opened].shape[0] < lo)
+            lo = cb[opened].shape[0];
+    }
+    const int64_t *ix = ib.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (ix[i] < 0 || ix[i] >= lo) {
+            PyErr_Format(PyExc_IndexError, "gather_rows: index %lld out of range", (long long)ix[i]);
+            goto done;
+        }
+    if (size == 4) {
+        int32_t *o = ob.buf;
+        for (Py_ssize_t i = 0; i < n; i++)
+            for (int j = 0; j < k; j++)
+                o[i * k + j] = ((const int32_t *)cb[j].buf)[ix[i]];
+    } else {
+        int64_t *o = ob.buf;
+        for (Py_ssize_t i = 0; i < n; i++)
+            for (int j = 0; j < k; j++)
+                o[i * k + j] = ((const int64_t *)cb[j].buf)[ix[i]];
+    }
+    res = Py_NewRef(Py_None);
+done:
+    for (int j = 0; j < opened; j++)
+        PyBuffer_Release(&cb[j]);
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&ob);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))sp_parse, METH_FASTCALL | METH_KEYWORDS,
      "parse(line, log_object='-', log_line=0, offset=-1, redact=True) -> Event; as parse_line_pure."},
@@ -3550,6 +3620,8 @@ static PyMethodDef methods[] = {
     {"prune_keep", sp_prune_keep, METH_VARARGS,
      "prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: one "
      "store chunk's prune test, the dropped entries taken off their gid's sums (windows, task W)."},
+    {"gather_rows", sp_gather_rows, METH_VARARGS,
+     "gather_rows(out, cols, idx): out[i, j] = cols[j][idx[i]] (a 2-d C-contiguous out of 4 or 8-byte items)."},
     {"gather_and", sp_gather_and, METH_VARARGS,
      "gather_and(out, tables, codes): out[i] = AND over j of tables[j][codes[j][i]] (unsigned items, int32 codes)."},
     {"find_literals", sp_find_literals, METH_VARARGS,

@@ -256,3 +256,24 @@ def test_gather_and_as_numpy():
         C.gather_and(np.empty(2, np.uint16), (t,), (np.array([1, 2], np.int64),))
     with pytest.raises(TypeError):
         C.gather_and(np.empty(2, np.uint16), (np.ones(4, np.uint8),), (np.array([1, 2], np.int32),))
+
+
+@needs_c
+def test_gather_rows_as_numpy():
+    """The C ``gather_rows`` (a window store's codes and numbers of its entries, every column in one
+    pass) against a numpy gather per column, for 4 and 8-byte items; bad indexes and shapes raise."""
+    rng = np.random.default_rng(4)
+    for dtype in (np.int32, np.int64):
+        for k in (1, 3, 8):
+            cols = tuple(rng.integers(-1000, 1 << 30, 700).astype(dtype) for _ in range(k))
+            idx = np.sort(rng.integers(0, 700, int(rng.integers(0, 400)))).astype(np.int64)
+            out = np.empty((len(idx), k), dtype)
+            C.gather_rows(out, cols, idx)
+            assert (out == np.stack([c[idx] for c in cols], axis=1).reshape(len(idx), k)).all()
+    cols = (np.arange(5, dtype=np.int32),)
+    with pytest.raises(IndexError):
+        C.gather_rows(np.empty((1, 1), np.int32), cols, np.array([5], np.int64))
+    with pytest.raises(TypeError):
+        C.gather_rows(np.empty((2, 2), np.int32), cols, np.array([1, 2], np.int64))
+    with pytest.raises(TypeError):
+        C.gather_rows(np.empty((1, 1), np.int64), cols, np.array([1], np.int64))

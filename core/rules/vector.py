@@ -903,6 +903,7 @@ _PRUNE_KEEP = getattr(speedups, "prune_keep", None)     # (None: _prune_keep_py)
 _SELECT_ROWS = getattr(speedups, "select_rows", None)   # (None: _select_rows_py)
 _RUNNING_NEWEST = getattr(speedups, "running_newest", None)   # (None: _running_newest_py)
 _GATHER_AND = getattr(speedups, "gather_and", None)   # (None: numpy, a gather and an AND per table)
+_GATHER_ROWS = getattr(speedups, "gather_rows", None)   # (None: numpy, a gather per column)
 _take = getattr(speedups, "take", None) or _take_py
 _join = getattr(speedups, "join_lazy", None) or _join_py
 _SMALL: list[int] = []   # 0, 1, 2, ...: shared int objects for the ``at`` of new findings
@@ -1624,15 +1625,22 @@ class ColumnRunner:
             before = np.empty(len(t))   # each entry's gid's newest before it (earlier batches, rows before it)
             (_RUNNING_NEWEST or _running_newest_py)(gids, t, store.newest, before)
             codes = np.empty((len(fast), len(STORE_TABLES)), CODE_DTYPE)
-            for j, name in enumerate(STORE_TABLES):
-                codes[:, j] = ctx.batch.codes[name][fast]
             ints = np.empty((len(fast), len(STORE_INTS)), np.int64)
-            ints[:, 0] = base + fast
-            ints[:, 1] = ctx.batch.log_line[fast]
-            ints[:, 2] = ctx.batch.nums["bytes_sent"][fast]
+            cols = tuple(ctx.batch.codes[name] for name in STORE_TABLES)
+            icols = (ctx.row_numbers(), ctx.batch.log_line, ctx.batch.nums["bytes_sent"])
+            if _GATHER_ROWS is not None and fast.dtype == np.int64 and all(c.dtype == CODE_DTYPE for c in cols) \
+                    and all(c.dtype == np.int64 for c in icols):   # (rows of every column in one pass, in C)
+                _GATHER_ROWS(codes, tuple(map(np.ascontiguousarray, cols)), fast)
+                _GATHER_ROWS(ints, tuple(map(np.ascontiguousarray, icols)), fast)
+            else:
+                for j, col in enumerate(cols):
+                    codes[:, j] = col[fast]
+                for j, col in enumerate(icols):
+                    ints[:, j] = col[fast]
+            ints[:, 0] += base
             chunk = {"gid": gids, "ts": t, "w": weight, "late": t < before - span, "codes": codes,
                      "ints": ints}
-            chunk["hasval"] = ctx.key_notnone()[codes[:, KEY_COL]] if rule.distinct is not None \
+            chunk["hasval"] = ctx.key_notnone()[cols[KEY_COL][fast]] if rule.distinct is not None \
                 else np.zeros(len(fast), bool)
             store.add(chunk)
             gval = self._gval
@@ -1969,6 +1977,10 @@ class _Ctx:
 
     def awsint(self):
         return self.cli_col("awsint", _v_awsint)
+
+    def row_numbers(self) -> np.ndarray:
+        """0, 1, ... per row of the batch (int64)."""
+        return self._get("rownum", lambda: np.arange(self.batch.n, dtype=np.int64))
 
     def key_notnone(self):
         return self.r.verdict(self.d["key"], "notnone", lambda v: v is not None)
