@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from ..columns import TS_CANONICAL, format_ts
+
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 MAX_REFS = 1000
@@ -13,7 +15,10 @@ MAX_SAMPLES = 5
 def iso(ts: int | float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sec = int(ts)
+    if 0 <= sec < TS_CANONICAL:   # (the event model's formatting, its day cached: findings share days)
+        return format_ts(sec)
+    return datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def actor_of(ev) -> str | None:
