@@ -3432,6 +3432,28 @@ done:
     return out;
 }
 
+/* Open the k items of the tuple t as C-contiguous 1-d buffers into v, of item size `size` (and of n
+ * items when n >= 0): *opened counts those opened (the caller releases them), lens[j] (when lens) the
+ * length of each. -1 with an exception set (TypeError naming `what`). */
+static int
+open_1d(PyObject *t, Py_buffer *v, int k, Py_ssize_t size, Py_ssize_t n, Py_ssize_t *lens, int *opened,
+        const char *what)
+{
+    for (; *opened < k; (*opened)++) {
+        Py_buffer *b = &v[*opened];
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, *opened), b, PyBUF_C_CONTIGUOUS) < 0)
+            return -1;
+        if (b->ndim != 1 || b->itemsize != size || (n >= 0 && b->shape[0] != n)) {
+            (*opened)++;
+            PyErr_SetString(PyExc_TypeError, what);
+            return -1;
+        }
+        if (lens != NULL)
+            lens[*opened] = b->shape[0];
+    }
+    return 0;
+}
+
 /*
  * gather_and(out, tables, codes): out[i] = tables[0][codes[0][i]] & tables[1][codes[1][i]] & ... for
  * every row i, in one pass: the rules' bit masks per row (s3tail.core.rules.vector._Ctx.bits). out and
@@ -3477,25 +3499,9 @@ sp_gather_and(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "gather_and: out must be a 1-d array of 1, 2, 4 or 8-byte items");
         goto done;
     }
-    for (; opened_t < k; opened_t++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(tables, opened_t), &tb[opened_t], PyBUF_C_CONTIGUOUS) < 0)
-            goto done;
-        if (tb[opened_t].ndim != 1 || tb[opened_t].itemsize != size) {
-            opened_t++;
-            PyErr_SetString(PyExc_TypeError, "gather_and: the tables must be 1-d, of out's item size");
-            goto done;
-        }
-        lens[opened_t] = tb[opened_t].shape[0];
-    }
-    for (; opened_c < k; opened_c++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(codes, opened_c), &cb[opened_c], PyBUF_C_CONTIGUOUS) < 0)
-            goto done;
-        if (cb[opened_c].ndim != 1 || cb[opened_c].itemsize != 4 || cb[opened_c].shape[0] != n) {
-            opened_c++;
-            PyErr_SetString(PyExc_TypeError, "gather_and: the codes must be 1-d int32 arrays of len(out) items");
-            goto done;
-        }
-    }
+    if (open_1d(tables, tb, k, size, -1, lens, &opened_t, "gather_and: the tables must be 1-d, of out's item size") < 0
+        || open_1d(codes, cb, k, 4, n, NULL, &opened_c, "gather_and: the codes must be 1-d int32 arrays of len(out) items") < 0)
+        goto done;
     switch (size) {
     case 1: GATHER_AND(uint8_t); break;
     case 2: GATHER_AND(uint16_t); break;
@@ -3545,18 +3551,12 @@ sp_gather_rows(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "gather_rows: out (len(idx), len(cols)) of 4 or 8-byte items, idx int64");
         goto done;
     }
-    Py_ssize_t lo = PY_SSIZE_T_MAX;
-    for (; opened < k; opened++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(cols, opened), &cb[opened], PyBUF_C_CONTIGUOUS) < 0)
-            goto done;
-        if (cb[opened].ndim != 1 || cb[opened].itemsize != size) {
-            opened++;
-            PyErr_SetString(PyExc_TypeError, "gather_rows: the columns must be 1-d, of out's item size");
-            goto done;
-        }
-        if (cb[opened].shape[0] < lo)
-            lo = cb[opened].shape[0];
-    }
+    Py_ssize_t lo = PY_SSIZE_T_MAX, lens[16];
+    if (open_1d(cols, cb, k, size, -1, lens, &opened, "gather_rows: the columns must be 1-d, of out's item size") < 0)
+        goto done;
+    for (int j = 0; j < k; j++)
+        if (lens[j] < lo)
+            lo = lens[j];
     const int64_t *ix = ib.buf;
     for (Py_ssize_t i = 0; i < n; i++)
         if (ix[i] < 0 || ix[i] >= lo) {
