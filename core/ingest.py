@@ -238,8 +238,8 @@ def iter_items(sources: Iterable[str], **kw) -> Iterator[Item]:
 # back to the system and being faulted in again (joined batches free ~70 MB at a time: past the dynamic
 # trim threshold, 32 MB; coalesce cost ~0.1 s per million lines, 14 ms held, bench/RESULTS.md, eighth
 # round); blocks come from the heap (mmap threshold 2 blocks). Afterwards the trim threshold is 2 blocks
-# and the free top of the heap is given back (malloc_trim). (s3tail scan reads 1 MB blocks through the
-# sources: there holding made no difference, measured; it does not hold.)
+# and the free top of the heap is given back (malloc_trim). (s3tail scan reads its blocks through the
+# sources: there holding made no difference, measured with 1 and 8 MB blocks; it does not hold.)
 HELD_HEAP = 256 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _held = [0]   # held_heap() calls under way (nested, or in several threads)

@@ -21,7 +21,7 @@ from .model import SEVERITIES, SEVERITY_RANK, Finding
 BATCH = 2000
 COLUMN_ROWS = 10_000  # events per column batch (runs of parsed items; a RawBlock is one batch)
 # bytes per block of a file (a RawBlock: one C scan, one column batch): fewer, larger parts per batch
-# the rules get (~12 joined, not ~60) than the sources' 1 MB. s3tail scan over 1M generated lines, one
+# the rules get (~7 joined to RULES_ROWS, not ~58) than the sources' 1 MB. s3tail scan over 1M generated lines, one
 # process, median of 5: parse 1.56 s and parse + rules 2.05 s with 1 MB; 1.49 s and 1.86 s with 8 MB
 # (bench/RESULTS.md, eighth round)
 SCAN_BLOCK = 8 << 20

@@ -49,6 +49,12 @@ IDLE_SECONDS = 6 * 3600     # event time after which an untouched window segment
 SWEEP_EVERY = 3600          # event-time seconds between sweeps of idle windows
 SEP = "\n"
 SEP_BYTE = ord(SEP)
+PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
+PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
+REQ_SPAN = 120              # seconds of event time one request-count record spans at most
+REQ_CHUNK = 250             # events per request count when a batch spans more than REQ_SPAN
+_BUCKET, _REQUESTER, _IP, _TS, _KEY, _URI, _UA = (
+    itemgetter(FIELD_INDEX[f]) for f in ("bucket", "requester", "remote_ip", "ts", "key", "request_uri", "user_agent"))
 
 
 def _speedup(name: str) -> Any:
@@ -76,12 +82,6 @@ def _mark_py(objs: list, cls: type, name: str, old, new, out: list | None, eq_na
 
 _FIND_LITERALS = _speedup("find_literals")   # the C one-pass search of many literals (None: not built)
 _mark = _speedup("mark") or _mark_py
-PF_CACHE = 200_000          # prefilter verdicts cached per field (distinct values)
-PF_CACHE_LEN = 512          # longer values (presigned URLs...) are searched each time, not cached
-REQ_SPAN = 120              # seconds of event time one request-count record spans at most
-REQ_CHUNK = 250             # events per request count when a batch spans more than REQ_SPAN
-_BUCKET, _REQUESTER, _IP, _TS, _KEY, _URI, _UA = (
-    itemgetter(FIELD_INDEX[f]) for f in ("bucket", "requester", "remote_ip", "ts", "key", "request_uri", "user_agent"))
 
 
 class _Window:

@@ -1310,7 +1310,7 @@ class ColumnRunner:
                 and (kind is True or rule.measure_of is None))
 
     def fast_hits(self, rule: Rule, ctx: "_Ctx", sel: np.ndarray, weight: np.ndarray | None = None) -> list:
-        """The hits of fast rows ``sel`` (ascending) as the rule's match gives them (FAST_KINDS)."""
+        """The hits of fast rows ``sel``, in that order, as the rule's match gives them (FAST_KINDS)."""
         one = FAST_KINDS[rule.id]
         if one is True:
             return [ONE] * len(sel)
@@ -1335,25 +1335,19 @@ class ColumnRunner:
                 for hit in self.fast_hits(rule, ctx, rows[p:p + c]):
                     eng._extra(rule, f, None, hit)
             return
-        one = FAST_KINDS[rule.id]
         measure = rule.measure
         counts = segc.tolist()
-        if one is None:   # the first distinct keys (codes: one per value)
+        if FAST_KINDS[rule.id] is None:   # the first distinct keys (codes: one per value)
             kv = ctx.d["key"].values
             kl = ctx.c["key"][rows].tolist()
             cap = MAX_SAMPLES * 4
-            firsts = [list(map(kv.__getitem__, islice(dict.fromkeys(kl[p:p + c]), cap)))
+            extras = [{"keys": list(map(kv.__getitem__, islice(dict.fromkeys(kl[p:p + c]), cap)))}
                       for p, c in zip(segp.tolist(), counts)]
-            name = "keys"
-        else:             # the first hit's change
-            action = self.plist(ctx.d["request"], "sample_action", _sample_action)
-            firsts = list(map(action.__getitem__, ctx.c["request"][rows[segp]].tolist()))
-            name = "change"
-        for f, c, v in zip(findings, counts, firsts):
+        else:   # the first hit's (the others set the same values again)
+            extras = [hit[3] for hit in self.fast_hits(rule, ctx, rows[segp])]
+        for f, c, extra in zip(findings, counts, extras):
             d: dict[str, Any] = {} if measure is None else {measure: c}
-            d[name] = v
-            if one is not None:
-                d["body_logged"] = False
+            d.update(extra)
             f.details = d
 
     def run_single(self, rule: Rule, ctx: "_Ctx", fast: np.ndarray, touched: dict) -> None:
