@@ -1,7 +1,7 @@
 """Rule-engine cost against parsing alone (issue 4: all default rules < 30% of parse time).
 
     python ../shared/tools/gen_s3_access_logs.py --lines 1000000 --seed 1 > bench/data/gen-s1-1000000.log
-    python bench/rules.py bench/data/gen-s1-1000000.log [--runs 7] [--config FILE] [--disable RULE_ID ...]
+    python bench/rules.py bench/data/gen-s1-1000000.log [--runs N (default 7)] [--config FILE] [--disable RULE_ID ...]
 
 Two paths are measured. **Scan** (the ingest of ``s3tail scan FILE``, the column path): parse alone is
 that command's reading and parsing (``rules.cli._parsed_batches``: the file source's blocks of lines,
@@ -194,7 +194,7 @@ def report(label: str, n: int, parse_t: list, both_t: list, alone_t: list) -> li
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("path", help="an access-log (or CloudTrail) file")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)   # (medians of 7: the warm figures vary by a few points)
     ap.add_argument("--config", help="TOML config for the rules (default: none, the built-in defaults)")
     ap.add_argument("--disable", action="append", default=[], metavar="RULE_ID",
                     help="turn a rule off (repeatable), e.g. to see one rule's share")
