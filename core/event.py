@@ -12,6 +12,9 @@ import json
 from collections import namedtuple
 from typing import Any
 
+# one encoder for every line of JSON (json.dumps with options makes one per call), with json.dumps's separators
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
 CONTRACT_FIELDS: tuple[str, ...] = (
     "source",            # "s3access" | "cloudtrail"
     "time",              # UTC ISO 8601, ends in Z
@@ -72,7 +75,7 @@ class Event(_Base):
         return dict(zip(CONTRACT_FIELDS, self))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+        return _ENCODE(self.to_dict())
 
     @property
     def actor(self) -> str | None:

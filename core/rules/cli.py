@@ -124,12 +124,13 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     emitted: list[Finding] = []
     jsonl = args.format == "jsonl"
+    encode = json.JSONEncoder(ensure_ascii=False).encode   # (one encoder for every line)
 
     def emit(findings: list[Finding]) -> None:
         emitted.extend(findings)
         if jsonl:
             for f in findings:
-                out.write(json.dumps(f.to_dict(), ensure_ascii=False) + "\n")
+                out.write(encode(f.to_dict()) + "\n")
             out.flush()
 
     if matches is None:  # the columnar path: no Event per row, except the few the rules ask for
