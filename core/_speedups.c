@@ -3181,6 +3181,18 @@ done:
     return res;
 }
 
+/* 0 when every ids[i] (i < n) is in [0, groups), else -1 with IndexError ("<who>: gid out of range"). */
+static int
+ids_in_range(const int64_t *ids, Py_ssize_t n, Py_ssize_t groups, const char *who)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= groups) {
+            PyErr_Format(PyExc_IndexError, "%s: gid out of range", who);
+            return -1;
+        }
+    return 0;
+}
+
 /*
  * prune_keep(ts, gid, late, live, floor, late_limit, w, hasval, weight, valued, keep) -> dropped: the test of
  * s3tail.core.rules.vector._Store.prune over one store chunk, in one pass: keep[i] = live[i] and
@@ -3217,11 +3229,8 @@ sp_prune_keep(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "prune_keep: the entries' columns of one length, the sums as floor");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (gid[i] < 0 || gid[i] >= groups) {
-            PyErr_SetString(PyExc_IndexError, "prune_keep: gid out of range");
-            goto done;
-        }
+    if (ids_in_range(gid, n, groups, "prune_keep") < 0)
+        goto done;
     Py_ssize_t dropped = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t g = gid[i];
@@ -3271,11 +3280,8 @@ sp_running_newest(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "running_newest: gid, ts and out of one length");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (gid[i] < 0 || gid[i] >= groups) {
-            PyErr_SetString(PyExc_IndexError, "running_newest: gid out of range");
-            goto done;
-        }
+    if (ids_in_range(gid, n, groups, "running_newest") < 0)
+        goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         double *nw = &newest[gid[i]];
         out[i] = *nw;
